@@ -1,0 +1,169 @@
+//! edgeward's configuration: the TOML file's schema, loading, and validation into typed values
+//! whose errors name the file, line, column and fault.
+//!
+//! Owns everything between the bytes of `edgeward.toml` and a checked [`Config`]; code past
+//! [`load`] never re-checks strings. It does not own applying the config (the proxy) or
+//! reloading it (the binary).
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:8080"
+//!
+//! [[zones]]
+//! name = "www"
+//! hosts = ["example.com", "*.example.com"]
+//! origins = ["127.0.0.1:9000"]
+//! ```
+//!
+//! A fully commented example is `examples/edgeward.toml` in this crate.
+
+mod duration;
+mod error;
+mod hosts;
+mod origin;
+mod pages;
+mod schema;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub use duration::parse_duration;
+pub use edgeward_http::Limits;
+pub use error::ConfigError;
+pub use hosts::{HostPattern, ZoneIndex};
+pub use origin::Origin;
+pub use pages::ErrorPages;
+
+/// Default bound on a graceful shutdown.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Addresses the proxy listens on (at least one).
+    pub listen: Vec<SocketAddr>,
+    /// Runtime worker threads; 0 = one per core.
+    pub workers: usize,
+    /// How long a graceful shutdown waits for in-flight requests (`[server] shutdown_timeout`).
+    pub shutdown_timeout: Duration,
+    /// `[limits]`: what applies before a request is routed to a zone (request heads).
+    pub limits: Limits,
+    /// How the proxy talks to origins.
+    pub upstream: UpstreamSettings,
+    /// Zones in file order (at least one); [`ZoneIndex`] routes hosts to them.
+    pub zones: Vec<Zone>,
+}
+
+/// `[upstream]`: timeouts and pooling towards origins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSettings {
+    /// Time allowed to establish a TCP connection to an origin.
+    pub connect_timeout: Duration,
+    /// Time allowed from sending a request until the origin's response head arrives.
+    pub response_timeout: Duration,
+    /// How long a pooled idle origin connection is kept.
+    pub idle_timeout: Duration,
+    /// Most idle pooled connections kept per origin.
+    pub max_idle_per_origin: usize,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        UpstreamSettings {
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            max_idle_per_origin: 32,
+        }
+    }
+}
+
+/// One site: the hosts it answers for, where it proxies to, and its own limits and pages.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    /// Unique name, used in logs and analytics.
+    pub name: String,
+    /// Hosts this zone serves (at least one); no host is in two zones.
+    pub hosts: Vec<HostPattern>,
+    /// Origin servers (at least one).
+    pub origins: Vec<Origin>,
+    /// `[limits]` with this zone's overrides applied.
+    pub limits: Limits,
+    /// Serve the zone's 404 page instead of passing the origin's 404 through.
+    pub intercept_origin_404: bool,
+    /// Custom error pages by status and class.
+    pub error_pages: ErrorPages,
+}
+
+/// Reads and validates the config file at `path`; error pages are resolved relative to it.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::whole_file(path, format!("cannot read config file: {e}")))?;
+    let base_dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    parse(&text, path, base_dir)
+}
+
+/// Validates config `text`; `file` names it in errors, `base_dir` resolves error-page paths.
+pub fn parse(text: &str, file: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+    let raw: schema::RawConfig = toml::from_str(text).map_err(|e| ConfigError::from_toml(file, text, &e))?;
+    validate::Source { file, text, base_dir }.build(raw)
+}
+
+/// The built-in config of `edgeward demo`: one zone `demo` for localhost, proxying to `origin`.
+pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
+    let hosts = ["localhost", "127.0.0.1", "*.localhost"];
+    Config {
+        listen: vec![listen],
+        workers: 0,
+        shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        upstream: UpstreamSettings::default(),
+        limits: Limits::default(),
+        zones: vec![Zone {
+            name: "demo".to_string(),
+            hosts: hosts
+                .iter()
+                .map(|h| HostPattern::parse(h).expect("built-in host pattern is valid"))
+                .collect(),
+            origins: vec![Origin::from(origin)],
+            limits: Limits::default(),
+            intercept_origin_404: false,
+            error_pages: ErrorPages::default(),
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_routes_localhost_names_to_its_origin() {
+        let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let origin: SocketAddr = "127.0.0.1:9001".parse().unwrap();
+        let config = demo(listen, origin);
+        assert_eq!(config.listen, vec![listen]);
+        assert_eq!(config.zones.len(), 1);
+        let zone = &config.zones[0];
+        assert_eq!(zone.name, "demo");
+        assert_eq!(zone.origins[0].to_string(), "127.0.0.1:9001");
+        let index = ZoneIndex::new(&config.zones);
+        for host in ["localhost", "127.0.0.1", "app.localhost"] {
+            assert_eq!(index.lookup(host), Some(0), "{host}");
+        }
+        assert_eq!(index.lookup("example.com"), None);
+    }
+
+    #[test]
+    fn load_names_an_unreadable_file() {
+        let err = load(Path::new("/nonexistent/edgeward.toml")).unwrap_err();
+        assert_eq!(err.line, None);
+        assert!(err
+            .to_string()
+            .starts_with("/nonexistent/edgeward.toml: cannot read config file:"));
+    }
+}

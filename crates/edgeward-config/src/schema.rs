@@ -1,0 +1,125 @@
+//! The configuration file as serde sees it: raw strings and numbers with their byte spans.
+//!
+//! Owns the shape of the TOML (sections, keys, which are optional) and rejects unknown keys and
+//! wrong types; it does not judge values — `validate` turns these into the typed `Config`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub server: Option<RawServer>,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub upstream: RawUpstream,
+    #[serde(default)]
+    pub zones: Vec<RawZone>,
+}
+
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub listen: Spanned<Listen>,
+    pub workers: Option<Spanned<u64>>,
+    pub shutdown_timeout: Option<Spanned<DurationText>>,
+}
+
+/// `listen`: one address or an array of them.
+#[derive(Debug)]
+pub(crate) enum Listen {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+/// `[limits]` and a zone's `limits = { … }`: every key optional, overriding the outer level.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub max_target_bytes: Option<Spanned<u64>>,
+    pub max_header_bytes: Option<Spanned<u64>>,
+    pub max_field_bytes: Option<Spanned<u64>>,
+    pub max_headers: Option<Spanned<u64>>,
+    pub max_body_bytes: Option<Spanned<u64>>,
+    pub body_retry_after: Option<Spanned<u64>>,
+    pub require_content_length: Option<bool>,
+    pub header_timeout: Option<Spanned<DurationText>>,
+    pub body_timeout: Option<Spanned<DurationText>>,
+    pub keepalive_timeout: Option<Spanned<DurationText>>,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUpstream {
+    pub connect_timeout: Option<Spanned<DurationText>>,
+    pub response_timeout: Option<Spanned<DurationText>>,
+    pub idle_timeout: Option<Spanned<DurationText>>,
+    pub max_idle_per_origin: Option<Spanned<u64>>,
+}
+
+/// One `[[zones]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawZone {
+    pub name: Spanned<String>,
+    /// Optional here so that a missing list gets the same message as an empty one.
+    pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    pub origins: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub intercept_origin_404: bool,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub error_pages: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// A duration string, not yet parsed; exists so a wrong type names the accepted forms.
+#[derive(Debug)]
+pub(crate) struct DurationText(pub String);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = DurationText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a duration string: {}", crate::duration::FORMS)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
+                Ok(DurationText(v.to_string()))
+            }
+        }
+        deserializer.deserialize_str(DurationVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListenVisitor;
+        impl<'de> Visitor<'de> for ListenVisitor {
+            type Value = Listen;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a socket address such as \"127.0.0.1:8080\", or an array of them")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Listen, E> {
+                Ok(Listen::One(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Listen, A::Error> {
+                let mut all = Vec::new();
+                while let Some(addr) = seq.next_element::<Spanned<String>>()? {
+                    all.push(addr);
+                }
+                Ok(Listen::Many(all))
+            }
+        }
+        deserializer.deserialize_any(ListenVisitor)
+    }
+}

@@ -1,0 +1,511 @@
+//! Request heads: from raw bytes to a typed, validated `RequestHead`.
+//!
+//! Owns RFC 9112 request-line and field semantics (Host, Content-Length,
+//! Transfer-Encoding, Connection, Expect, target form). Does not own body
+//! bytes (`body`) nor the per-zone policy on bodies (`check_body_policy`, applied
+//! after routing).
+
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use edgeward_errors::{BadRequest, EdgeError, HeaderLimit};
+
+use crate::scan::{is_tchar, scan_head};
+use crate::Limits;
+
+/// HTTP versions the codec speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// HTTP/1.0
+    Http10,
+    /// HTTP/1.1
+    Http11,
+}
+
+/// How the request body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body.
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+}
+
+/// The form of the request target (RFC 9112 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetForm {
+    /// `/path?query`
+    Origin,
+    /// `http://authority/path?query`
+    Absolute,
+    /// `host:port` (CONNECT)
+    Authority,
+    /// `*` (OPTIONS)
+    Asterisk,
+}
+
+/// A parsed request head; every accessor borrows from one shared buffer.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    raw: Bytes,
+    method: Range<usize>,
+    target: Range<usize>,
+    host: Range<usize>,
+    fields: Vec<(Range<usize>, Range<usize>)>,
+    /// HTTP version of the request.
+    pub version: Version,
+    /// The target's form.
+    pub target_form: TargetForm,
+    /// How the body is delimited.
+    pub framing: BodyFraming,
+    /// Whether the connection may carry another request after this one.
+    pub keep_alive: bool,
+    /// Whether the client waits for `100 Continue` before sending the body.
+    pub expect_continue: bool,
+}
+
+impl RequestHead {
+    /// The method token.
+    pub fn method(&self) -> &str {
+        // Validated as tchar-only (ASCII) during parsing.
+        std::str::from_utf8(&self.raw[self.method.clone()]).unwrap_or("")
+    }
+
+    /// The raw request target.
+    pub fn target(&self) -> &[u8] {
+        &self.raw[self.target.clone()]
+    }
+
+    /// The request target as a string (checked to be visible ASCII).
+    pub fn target_str(&self) -> &str {
+        std::str::from_utf8(self.target()).unwrap_or("")
+    }
+
+    /// The path and query of the target (for absolute-form, the part after the authority).
+    pub fn path_and_query(&self) -> &str {
+        let t = self.target_str();
+        match self.target_form {
+            TargetForm::Absolute => {
+                let rest = &t[t.find("://").map_or(0, |i| i + 3)..];
+                rest.find('/').map_or("/", |i| &rest[i..])
+            }
+            _ => t,
+        }
+    }
+
+    /// The path of the target, without the query.
+    pub fn path(&self) -> &str {
+        let pq = self.path_and_query();
+        pq.split_once('?').map_or(pq, |(p, _)| p)
+    }
+
+    /// The Host (for HTTP/1.0 without Host: empty), as sent.
+    pub fn host(&self) -> &str {
+        std::str::from_utf8(&self.raw[self.host.clone()]).unwrap_or("")
+    }
+
+    /// Whether this is a HEAD request.
+    pub fn is_head(&self) -> bool {
+        self.method() == "HEAD"
+    }
+
+    /// The header fields in order, as (name, value) byte slices.
+    pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.fields
+            .iter()
+            .map(|(n, v)| (&self.raw[n.clone()], &self.raw[v.clone()]))
+    }
+
+    /// The header fields as shared buffers, for zero-copy forwarding.
+    pub fn headers_shared(&self) -> impl Iterator<Item = (&[u8], Bytes)> + '_ {
+        self.fields
+            .iter()
+            .map(|(n, v)| (&self.raw[n.clone()], self.raw.slice(v.clone())))
+    }
+
+    /// The first value of the named header (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+}
+
+/// Parses a request head from the front of `buf`, consuming it when complete.
+///
+/// `Ok(None)`: incomplete, read more. Errors are the typed edge errors the
+/// connection answers before closing.
+pub fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>, EdgeError> {
+    let Some(extent) = scan_head(buf, limits)? else {
+        return Ok(None);
+    };
+    let _ = buf.split_to(extent.skip);
+    let raw = buf.split_to(extent.len).freeze();
+    parse_complete(raw, extent.request_line, limits).map(Some)
+}
+
+/// Tokenises a complete, scanned head and applies RFC 9112 semantics.
+fn parse_complete(raw: Bytes, request_line: usize, limits: &Limits) -> Result<RequestHead, EdgeError> {
+    let line = &raw[..request_line];
+    check_request_line(line, limits)?;
+    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers.min(1024)];
+    let mut req = httparse::Request::new(&mut storage);
+    match req.parse(&raw) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(EdgeError::BadRequest(BadRequest::HeaderSyntax)),
+        Err(e) => return Err(classify_httparse_error(e, line, limits)),
+    }
+    let base = raw.as_ptr() as usize;
+    let offset = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        start..start + s.len()
+    };
+    let method = offset(req.method.unwrap_or("").as_bytes());
+    let target = offset(req.path.unwrap_or("").as_bytes());
+    let version = if req.version == Some(0) {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
+    let fields: Vec<_> = req
+        .headers
+        .iter()
+        .map(|h| (offset(h.name.as_bytes()), offset(h.value)))
+        .collect();
+    let semantics = FieldSemantics::read(&raw, &fields, version)?;
+    let target_form = target_form(&raw[method.clone()], &raw[target.clone()])?;
+    let host = match (semantics.host.clone(), version) {
+        (Some(h), _) => h,
+        (None, Version::Http11) => return Err(EdgeError::BadRequest(BadRequest::MissingHost)),
+        (None, Version::Http10) => 0..0,
+    };
+    if target_form == TargetForm::Absolute {
+        let authority = absolute_authority(&raw[target.clone()]);
+        if !authority.eq_ignore_ascii_case(&raw[host.clone()]) {
+            return Err(EdgeError::BadRequest(BadRequest::HostMismatch));
+        }
+    }
+    let framing = semantics.framing(limits)?;
+    Ok(RequestHead {
+        method,
+        target,
+        host,
+        fields,
+        version,
+        target_form,
+        framing,
+        keep_alive: semantics.keep_alive(version),
+        expect_continue: semantics.expect_continue && version == Version::Http11,
+        raw,
+    })
+}
+
+/// Checks the request line's tokens before httparse, to name faults precisely.
+fn check_request_line(line: &[u8], limits: &Limits) -> Result<(), EdgeError> {
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(EdgeError::BadRequest(
+            if line.iter().any(|&b| b != b' ' && !(0x21..=0x7e).contains(&b)) {
+                BadRequest::InvalidTarget
+            } else {
+                BadRequest::RequestLine
+            },
+        ));
+    };
+    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
+        return Err(EdgeError::BadRequest(BadRequest::Method));
+    }
+    if target.len() > limits.max_target_bytes {
+        return Err(EdgeError::UriTooLong {
+            limit: limits.max_target_bytes,
+        });
+    }
+    if target.is_empty() || !target.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(EdgeError::BadRequest(BadRequest::InvalidTarget));
+    }
+    match version {
+        b"HTTP/1.1" | b"HTTP/1.0" => Ok(()),
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Err(EdgeError::HttpVersionNotSupported)
+        }
+        [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() => {
+            Err(EdgeError::HttpVersionNotSupported)
+        }
+        _ => Err(EdgeError::BadRequest(BadRequest::RequestLine)),
+    }
+}
+
+/// Maps an httparse failure on a pre-scanned head to the closest typed fault.
+fn classify_httparse_error(e: httparse::Error, line: &[u8], limits: &Limits) -> EdgeError {
+    match e {
+        httparse::Error::TooManyHeaders => {
+            EdgeError::HeaderFieldsTooLarge(HeaderLimit::TooManyFields(limits.max_headers))
+        }
+        httparse::Error::HeaderName => EdgeError::BadRequest(BadRequest::HeaderSyntax),
+        httparse::Error::HeaderValue => EdgeError::BadRequest(BadRequest::HeaderValue),
+        httparse::Error::Token => EdgeError::BadRequest(BadRequest::Method),
+        httparse::Error::NewLine if line.contains(&b'\r') => EdgeError::BadRequest(BadRequest::BareCr),
+        _ => EdgeError::BadRequest(BadRequest::RequestLine),
+    }
+}
+
+/// Classifies the request target and checks it fits the method.
+fn target_form(method: &[u8], target: &[u8]) -> Result<TargetForm, EdgeError> {
+    let form = if target[0] == b'/' {
+        TargetForm::Origin
+    } else if target == b"*" {
+        TargetForm::Asterisk
+    } else if starts_with_ignore_case(target, b"http://") || starts_with_ignore_case(target, b"https://") {
+        TargetForm::Absolute
+    } else if method == b"CONNECT" {
+        TargetForm::Authority
+    } else {
+        return Err(EdgeError::BadRequest(BadRequest::InvalidTarget));
+    };
+    let fits = match form {
+        TargetForm::Asterisk => method == b"OPTIONS",
+        TargetForm::Authority => valid_host(target) && target.contains(&b':'),
+        TargetForm::Absolute => valid_host(absolute_authority(target)),
+        TargetForm::Origin => method != b"CONNECT",
+    };
+    if fits {
+        Ok(form)
+    } else {
+        Err(EdgeError::BadRequest(BadRequest::InvalidTarget))
+    }
+}
+
+fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
+    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// The authority of an absolute-form target (without userinfo).
+fn absolute_authority(target: &[u8]) -> &[u8] {
+    let after = target
+        .windows(3)
+        .position(|w| w == b"://")
+        .map_or(target, |i| &target[i + 3..]);
+    let end = after
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(after.len());
+    let authority = &after[..end];
+    match authority.iter().rposition(|&b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    }
+}
+
+/// `uri-host [ ":" port ]` (RFC 9110 §7.2): reg-name, IPv4, or `[IPv6]`.
+pub(crate) fn valid_host(h: &[u8]) -> bool {
+    let (host, port) = if h.first() == Some(&b'[') {
+        match h.iter().position(|&b| b == b']') {
+            Some(close) => {
+                let inner = &h[1..close];
+                if inner.is_empty()
+                    || !inner
+                        .iter()
+                        .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+                {
+                    return false;
+                }
+                (&h[..=close], &h[close + 1..])
+            }
+            None => return false,
+        }
+    } else {
+        match h.iter().position(|&b| b == b':') {
+            Some(c) => (&h[..c], &h[c..]),
+            None => (h, &h[h.len()..]),
+        }
+    };
+    let port_ok = match port {
+        [] => true,
+        [b':', digits @ ..] => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    let host_ok = host.first() == Some(&b'[')
+        || (!host.is_empty()
+            && host.iter().all(|&b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(
+                        b,
+                        b'-' | b'.'
+                            | b'_'
+                            | b'~'
+                            | b'!'
+                            | b'$'
+                            | b'&'
+                            | b'\''
+                            | b'('
+                            | b')'
+                            | b'*'
+                            | b'+'
+                            | b','
+                            | b';'
+                            | b'='
+                            | b'%'
+                    )
+            }));
+    port_ok && host_ok
+}
+
+/// What the framing-relevant fields say, gathered in one pass.
+#[derive(Default)]
+struct FieldSemantics {
+    host: Option<Range<usize>>,
+    content_length: Option<u64>,
+    transfer_encoding: bool,
+    chunked_final: bool,
+    chunked_count: usize,
+    unknown_coding: bool,
+    close: bool,
+    keep_alive_token: bool,
+    expect_continue: bool,
+}
+
+impl FieldSemantics {
+    fn read(
+        raw: &[u8],
+        fields: &[(Range<usize>, Range<usize>)],
+        version: Version,
+    ) -> Result<Self, EdgeError> {
+        let mut s = FieldSemantics::default();
+        for (n, v) in fields {
+            let name = &raw[n.clone()];
+            let value = &raw[v.clone()];
+            if name.eq_ignore_ascii_case(b"host") {
+                if s.host.is_some() {
+                    return Err(EdgeError::BadRequest(BadRequest::DuplicateHost));
+                }
+                if !valid_host(value) {
+                    return Err(EdgeError::BadRequest(BadRequest::InvalidHost));
+                }
+                s.host = Some(v.clone());
+            } else if name.eq_ignore_ascii_case(b"content-length") {
+                s.add_content_length(value)?;
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                s.add_transfer_encoding(value);
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                for token in list_items(value) {
+                    s.close |= token.eq_ignore_ascii_case(b"close");
+                    s.keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            } else if name.eq_ignore_ascii_case(b"expect") {
+                if value.eq_ignore_ascii_case(b"100-continue") {
+                    s.expect_continue = true;
+                } else if version == Version::Http11 {
+                    return Err(EdgeError::ExpectationFailed);
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    fn add_content_length(&mut self, value: &[u8]) -> Result<(), EdgeError> {
+        for item in value.split(|&b| b == b',') {
+            let item = trim_ows(item);
+            if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
+                return Err(EdgeError::BadRequest(BadRequest::InvalidContentLength));
+            }
+            let n = item.iter().fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+            match self.content_length {
+                Some(prev) if prev != n => {
+                    return Err(EdgeError::BadRequest(BadRequest::ConflictingContentLength))
+                }
+                _ => self.content_length = Some(n),
+            }
+        }
+        Ok(())
+    }
+
+    fn add_transfer_encoding(&mut self, value: &[u8]) {
+        self.transfer_encoding = true;
+        for coding in list_items(value) {
+            // A coding may carry parameters (`gzip;q=1` is not valid here, but `x;p=v` is syntax).
+            let name = trim_ows(coding.split(|&b| b == b';').next().unwrap_or(coding));
+            let chunked = name.eq_ignore_ascii_case(b"chunked");
+            self.chunked_count += usize::from(chunked);
+            self.unknown_coding |= !chunked;
+            self.chunked_final = chunked;
+        }
+    }
+
+    fn keep_alive(&self, version: Version) -> bool {
+        match version {
+            // RFC 9112 §6.1: TE in an HTTP/1.0 request means faulty framing; close after it.
+            Version::Http10 => self.keep_alive_token && !self.close && !self.transfer_encoding,
+            Version::Http11 => !self.close,
+        }
+    }
+
+    fn framing(&self, limits: &Limits) -> Result<BodyFraming, EdgeError> {
+        if self.transfer_encoding {
+            if self.content_length.is_some() {
+                return Err(EdgeError::BadRequest(
+                    BadRequest::ContentLengthWithTransferEncoding,
+                ));
+            }
+            if !self.chunked_final || self.chunked_count != 1 {
+                return Err(EdgeError::BadRequest(BadRequest::ChunkedNotFinal));
+            }
+            if self.unknown_coding {
+                return Err(EdgeError::NotImplemented);
+            }
+            return Ok(BodyFraming::Chunked);
+        }
+        match self.content_length {
+            Some(n) if n > limits.max_body_bytes => Err(EdgeError::PayloadTooLarge {
+                limit: limits.max_body_bytes,
+                retry_after: limits.body_retry_after,
+            }),
+            Some(0) | None => Ok(BodyFraming::None),
+            Some(n) => Ok(BodyFraming::Length(n)),
+        }
+    }
+}
+
+/// Checks a routed request against its zone's body policy (411, 413).
+pub fn check_body_policy(head: &RequestHead, limits: &Limits) -> Result<(), EdgeError> {
+    let carries_body = matches!(head.method(), "POST" | "PUT" | "PATCH");
+    let has_length = head.header("content-length").is_some();
+    if limits.require_content_length && carries_body && !has_length {
+        return Err(EdgeError::LengthRequired);
+    }
+    if let BodyFraming::Length(n) = head.framing {
+        if n > limits.max_body_bytes {
+            return Err(EdgeError::PayloadTooLarge {
+                limit: limits.max_body_bytes,
+                retry_after: limits.body_retry_after,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Items of a comma-separated list field, trimmed, empty items skipped (RFC 9110 §5.6.1).
+pub fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim_ows)
+        .filter(|i| !i.is_empty())
+}
+
+/// Trims optional whitespace (SP / HTAB) from both ends.
+pub fn trim_ows(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
+#[cfg(test)]
+mod tests;

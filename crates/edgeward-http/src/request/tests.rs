@@ -1,0 +1,190 @@
+//! Unit tests of request-head parsing: one per RFC 9112 rule the parser enforces.
+
+use super::*;
+
+fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, EdgeError> {
+    parse_head(&mut BytesMut::from(bytes), &Limits::default())
+}
+
+fn fault(bytes: &[u8]) -> EdgeError {
+    parse(bytes).expect_err("request should be refused")
+}
+
+fn ok(bytes: &[u8]) -> RequestHead {
+    parse(bytes).expect("valid request").expect("complete request")
+}
+
+#[test]
+fn simple_get_is_parsed() {
+    let head = ok(b"GET /a/b?x=1 HTTP/1.1\r\nHost: Example.com:8080\r\nAccept: */*\r\n\r\n");
+    assert_eq!(head.method(), "GET");
+    assert_eq!(head.target_str(), "/a/b?x=1");
+    assert_eq!(head.path(), "/a/b");
+    assert_eq!(head.host(), "Example.com:8080");
+    assert_eq!(head.version, Version::Http11);
+    assert_eq!(head.framing, BodyFraming::None);
+    assert!(head.keep_alive);
+    assert_eq!(head.header("ACCEPT"), Some(&b"*/*"[..]));
+    assert_eq!(head.headers().count(), 2);
+}
+
+#[test]
+fn parsing_consumes_only_the_head() {
+    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\n"[..]);
+    let head = parse_head(&mut buf, &Limits::default()).unwrap().unwrap();
+    assert_eq!(head.target_str(), "/");
+    assert_eq!(&buf[..], b"GET /2 HTTP/1.1\r\n");
+}
+
+#[test]
+fn framing_is_decided_by_rfc_9112_section_6_3() {
+    let cl = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+    assert_eq!(cl.framing, BodyFraming::Length(5));
+    let same = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n");
+    assert_eq!(same.framing, BodyFraming::Length(5));
+    let te = ok(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    assert_eq!(te.framing, BodyFraming::Chunked);
+    assert_eq!(
+        fault(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::ContentLengthWithTransferEncoding)
+    );
+    assert_eq!(
+        fault(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::ConflictingContentLength)
+    );
+    assert_eq!(
+        fault(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::InvalidContentLength)
+    );
+    assert_eq!(
+        fault(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::ChunkedNotFinal)
+    );
+    assert_eq!(
+        fault(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+        EdgeError::NotImplemented
+    );
+}
+
+#[test]
+fn http10_with_transfer_encoding_closes_after_the_request() {
+    let head = ok(b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n");
+    assert!(!head.keep_alive);
+}
+
+#[test]
+fn host_rules() {
+    assert_eq!(
+        fault(b"GET / HTTP/1.1\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::MissingHost)
+    );
+    assert_eq!(
+        fault(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::DuplicateHost)
+    );
+    assert_eq!(
+        fault(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::InvalidHost)
+    );
+    assert_eq!(
+        fault(b"GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::InvalidHost)
+    );
+    assert_eq!(
+        fault(b"GET http://evil.com/ HTTP/1.1\r\nHost: good.com\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::HostMismatch)
+    );
+    let abs = ok(b"GET http://Good.com/p?q HTTP/1.1\r\nHost: good.com\r\n\r\n");
+    assert_eq!(abs.path_and_query(), "/p?q");
+    assert_eq!(
+        ok(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n").host(),
+        "[::1]:8080"
+    );
+    assert_eq!(ok(b"GET / HTTP/1.0\r\n\r\n").host(), "");
+}
+
+#[test]
+fn request_line_faults() {
+    assert_eq!(
+        fault(b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::RequestLine)
+    );
+    assert_eq!(
+        fault(b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::Method)
+    );
+    assert_eq!(
+        fault(b"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::InvalidTarget)
+    );
+    assert_eq!(
+        fault(b"GET foo HTTP/1.1\r\nHost: a\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::InvalidTarget)
+    );
+    assert_eq!(
+        fault(b"GET * HTTP/1.1\r\nHost: a\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::InvalidTarget)
+    );
+    assert_eq!(
+        fault(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"),
+        EdgeError::HttpVersionNotSupported
+    );
+    assert_eq!(
+        fault(b"GET / HTTP/3\r\nHost: a\r\n\r\n"),
+        EdgeError::HttpVersionNotSupported
+    );
+    assert_eq!(
+        fault(b"GET / HTTX/1.1\r\nHost: a\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::RequestLine)
+    );
+    assert!(ok(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").target_form == TargetForm::Asterisk);
+}
+
+#[test]
+fn expectations() {
+    assert!(
+        ok(b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n").expect_continue
+    );
+    assert_eq!(
+        fault(b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n"),
+        EdgeError::ExpectationFailed
+    );
+    // RFC 9110 §10.1.1: a 100-continue in HTTP/1.0 is ignored.
+    assert!(!ok(b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n").expect_continue);
+}
+
+#[test]
+fn target_length_limit_gives_414() {
+    let limits = Limits {
+        max_target_bytes: 20,
+        ..Limits::default()
+    };
+    let mut buf = BytesMut::from(&b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: a\r\n\r\n"[..]);
+    assert_eq!(
+        parse_head(&mut buf, &limits).unwrap_err(),
+        EdgeError::UriTooLong { limit: 20 }
+    );
+}
+
+#[test]
+fn body_policy_applies_zone_limits() {
+    let head = ok(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let strict = Limits {
+        require_content_length: true,
+        ..Limits::default()
+    };
+    assert_eq!(check_body_policy(&head, &strict), Err(EdgeError::LengthRequired));
+    let small = Limits {
+        max_body_bytes: 4,
+        body_retry_after: Some(30),
+        ..Limits::default()
+    };
+    let head = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+    assert_eq!(
+        check_body_policy(&head, &small),
+        Err(EdgeError::PayloadTooLarge {
+            limit: 4,
+            retry_after: Some(30)
+        })
+    );
+}

@@ -1,0 +1,178 @@
+//! What crosses the proxy in each direction: the forwarded request and the
+//! origin response's headers.
+//!
+//! Owns hop-by-hop stripping (RFC 9110 §7.6.1, including fields named in
+//! `Connection`) and the forwarding fields the edge adds (`X-Forwarded-For`,
+//! `X-Forwarded-Proto`, `Via`, the request id). Does not send anything.
+
+use std::net::IpAddr;
+
+use bytes::{BufMut, BytesMut};
+use edgeward_errors::{BadRequest, EdgeError, REQUEST_ID_HEADER};
+use edgeward_http::{list_items, RequestHead};
+use http::header::{HeaderName, HeaderValue};
+use http::HeaderMap;
+
+/// Fields that describe one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+    "trailer",
+    "proxy-authorization",
+];
+
+/// The `Via` entry this edge adds.
+pub const VIA: &str = "1.1 edgeward";
+
+/// Whether `name` (lowercase) is hop-by-hop, by the fixed list or by `Connection`.
+fn is_hop_by_hop(name: &[u8], connection_tokens: &[&[u8]]) -> bool {
+    HOP_BY_HOP.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+        || connection_tokens.iter().any(|t| t.eq_ignore_ascii_case(name))
+}
+
+/// Builds the request sent to the origin from the client's head.
+pub fn upstream_request<B>(
+    head: &RequestHead,
+    client_ip: IpAddr,
+    request_id: &str,
+    body: B,
+) -> Result<http::Request<B>, EdgeError> {
+    let connection_tokens: Vec<&[u8]> = head
+        .headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
+        .flat_map(|(_, v)| list_items(v))
+        .collect();
+    let mut headers = HeaderMap::with_capacity(head.headers().count() + 4);
+    let mut forwarded_for: Option<BytesMut> = None;
+    let mut via: Option<BytesMut> = None;
+    for (name, value) in head.headers_shared() {
+        if is_hop_by_hop(name, &connection_tokens) || name.eq_ignore_ascii_case(REQUEST_ID_HEADER.as_bytes())
+        {
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+            append_list(&mut forwarded_for, &value);
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"via") {
+            append_list(&mut via, &value);
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"x-forwarded-proto") {
+            continue;
+        }
+        let name =
+            HeaderName::from_bytes(name).map_err(|_| EdgeError::BadRequest(BadRequest::HeaderSyntax))?;
+        let value = HeaderValue::from_maybe_shared(value)
+            .map_err(|_| EdgeError::BadRequest(BadRequest::HeaderValue))?;
+        headers.append(name, value);
+    }
+    append_list(&mut forwarded_for, client_ip.to_string().as_bytes());
+    append_list(&mut via, VIA.as_bytes());
+    insert(&mut headers, "x-forwarded-for", forwarded_for);
+    insert(&mut headers, "via", via);
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert(HeaderName::from_static("x-request-id"), id);
+    }
+    if head.host().is_empty() {
+        // An HTTP/1.0 client without Host: the origin still needs one.
+        return Err(EdgeError::BadRequest(BadRequest::MissingHost));
+    }
+    let mut req = http::Request::builder()
+        .method(head.method())
+        .uri(head.path_and_query())
+        .body(body)
+        .map_err(|_| EdgeError::BadRequest(BadRequest::InvalidTarget))?;
+    *req.headers_mut() = headers;
+    Ok(req)
+}
+
+fn append_list(list: &mut Option<BytesMut>, item: &[u8]) {
+    let buf = list.get_or_insert_with(BytesMut::new);
+    if !buf.is_empty() {
+        buf.put_slice(b", ");
+    }
+    buf.put_slice(item);
+}
+
+fn insert(headers: &mut HeaderMap, name: &'static str, value: Option<BytesMut>) {
+    if let Some(v) = value.and_then(|v| HeaderValue::from_maybe_shared(v.freeze()).ok()) {
+        headers.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// Removes hop-by-hop fields from an origin response's headers.
+pub fn strip_response_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .flat_map(|v| list_items(v.as_bytes()))
+        .filter_map(|t| HeaderName::from_bytes(t).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        if name != "proxy-authorization" {
+            headers.remove(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use edgeward_http::{parse_head, Limits};
+
+    fn head(bytes: &[u8]) -> RequestHead {
+        parse_head(&mut BytesMut::from(bytes), &Limits::default())
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn forwarded_request_strips_hop_by_hop_and_adds_forwarding_fields() {
+        let h = head(
+            b"GET /p?q=1 HTTP/1.1\r\nHost: example.com\r\nConnection: keep-alive, X-Secret\r\n\
+              X-Secret: s\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nX-Forwarded-For: 10.0.0.1\r\n\
+              Via: 1.0 other\r\nX-Request-Id: spoofed\r\nAccept: */*\r\n\r\n",
+        );
+        let req = upstream_request(&h, "192.0.2.7".parse().unwrap(), "abc123", ()).unwrap();
+        assert_eq!(req.uri(), "/p?q=1");
+        let hs = req.headers();
+        assert_eq!(hs["host"], "example.com");
+        assert_eq!(hs["accept"], "*/*");
+        assert_eq!(hs["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
+        assert_eq!(hs["via"], "1.0 other, 1.1 edgeward");
+        assert_eq!(hs["x-forwarded-proto"], "http");
+        assert_eq!(hs["x-request-id"], "abc123");
+        for gone in ["connection", "x-secret", "keep-alive", "te"] {
+            assert!(hs.get(gone).is_none(), "{gone} should be stripped");
+        }
+    }
+
+    #[test]
+    fn absolute_form_is_forwarded_in_origin_form() {
+        let h = head(b"GET http://example.com/a?b HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        let req = upstream_request(&h, "::1".parse().unwrap(), "id", ()).unwrap();
+        assert_eq!(req.uri(), "/a?b");
+    }
+
+    #[test]
+    fn response_hop_by_hop_fields_are_removed() {
+        let mut hs = HeaderMap::new();
+        hs.insert("connection", HeaderValue::from_static("close, x-internal"));
+        hs.insert("x-internal", HeaderValue::from_static("1"));
+        hs.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        hs.insert("www-authenticate", HeaderValue::from_static("Basic realm=\"x\""));
+        strip_response_hop_by_hop(&mut hs);
+        assert_eq!(hs.len(), 1);
+        assert!(hs.contains_key("www-authenticate"));
+    }
+}

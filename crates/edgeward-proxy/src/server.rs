@@ -1,0 +1,206 @@
+//! The server: listeners, the current configuration, reload and graceful shutdown.
+//!
+//! Owns the process-level lifecycle: binding, accepting, handing each
+//! connection the configuration current at each request, SIGHUP reload (a bad
+//! new config is refused and the old one keeps serving), and SIGTERM/SIGINT
+//! shutdown (stop accepting, let in-flight requests finish within a bound).
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use edgeward_config::Config;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+
+use crate::conn::Connection;
+use crate::pipeline::Edge;
+
+/// A running edge: its configuration and its connections.
+pub struct Server {
+    edge: ArcSwap<Edge>,
+    config_path: Option<PathBuf>,
+    shutdown: watch::Sender<bool>,
+    active: AtomicUsize,
+    idle: Notify,
+}
+
+/// The listeners of a server, bound and ready to accept.
+pub struct Bound {
+    server: Arc<Server>,
+    listeners: Vec<TcpListener>,
+}
+
+impl Bound {
+    /// Binds every `listen` address of `config`. `config_path` enables SIGHUP reload.
+    pub async fn bind(config: Config, config_path: Option<PathBuf>) -> io::Result<Bound> {
+        let mut listeners = Vec::with_capacity(config.listen.len());
+        for addr in &config.listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            listeners.push(listener);
+        }
+        let (shutdown, _) = watch::channel(false);
+        let server = Arc::new(Server {
+            edge: ArcSwap::from_pointee(Edge::new(config)),
+            config_path,
+            shutdown,
+            active: AtomicUsize::new(0),
+            idle: Notify::new(),
+        });
+        Ok(Bound { server, listeners })
+    }
+
+    /// The addresses actually bound (port 0 resolved).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The server, to reload or stop it from elsewhere.
+    pub fn server(&self) -> Arc<Server> {
+        Arc::clone(&self.server)
+    }
+
+    /// Accepts and serves until shutdown, handling SIGHUP and SIGTERM/SIGINT.
+    pub async fn serve(self) {
+        let server = self.server;
+        for listener in self.listeners {
+            tokio::spawn(accept_loop(Arc::clone(&server), listener));
+        }
+        signals(&server).await;
+        server.drain().await;
+    }
+}
+
+impl Server {
+    /// The configuration serving new requests.
+    pub fn current(&self) -> Arc<Edge> {
+        self.edge.load_full()
+    }
+
+    /// Reloads the configuration file; on error the current configuration stays.
+    pub fn reload(&self) -> Result<(), edgeward_config::ConfigError> {
+        let Some(path) = &self.config_path else {
+            tracing::warn!("reload requested, but this server was not started from a file");
+            return Ok(());
+        };
+        let config = edgeward_config::load(path)?;
+        let old = self.current();
+        if config.listen != old.config.listen || config.workers != old.config.workers {
+            tracing::warn!("`listen` and `workers` changes take effect on restart only");
+        }
+        self.edge.store(Arc::new(Edge::new(config)));
+        tracing::info!(path = %path.display(), "configuration reloaded");
+        Ok(())
+    }
+
+    /// Starts a graceful shutdown: stop accepting, close idle connections.
+    pub fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Waits for in-flight connections to finish, at most the configured bound.
+    async fn drain(&self) {
+        let bound = self.current().config.shutdown_timeout;
+        let wait = async {
+            while self.active.load(Ordering::Acquire) > 0 {
+                let notified = std::pin::pin!(self.idle.notified());
+                let mut notified = notified;
+                notified.as_mut().enable();
+                if self.active.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(bound, wait).await.is_err() {
+            tracing::warn!(
+                connections = self.active.load(Ordering::Acquire),
+                "shutdown bound reached; closing remaining connections"
+            );
+        } else {
+            tracing::info!("all connections finished; shutting down");
+        }
+    }
+}
+
+async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+    let mut stop = server.shutdown.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => spawn_connection(&server, stream, peer),
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn spawn_connection(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    server.active.fetch_add(1, Ordering::AcqRel);
+    let guard = ActiveGuard(Arc::clone(server));
+    let stop = server.shutdown.subscribe();
+    tokio::spawn(async move {
+        let (rd, wr) = stream.into_split();
+        let source = Arc::clone(&guard.0);
+        Connection::new(rd, wr, peer)
+            .serve(move || source.current(), stop)
+            .await;
+        drop(guard);
+    });
+}
+
+/// Counts a live connection; wakes the drain when the last one ends.
+struct ActiveGuard(Arc<Server>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Handles signals until one asks to stop.
+async fn signals(server: &Server) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        std::future::pending::<()>().await;
+        return;
+    };
+    let mut stopped = server.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                if let Err(e) = server.reload() {
+                    tracing::error!(error = %e, "reload rejected; the previous configuration keeps serving");
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = stopped.wait_for(|s| *s) => break,
+        }
+    }
+    tracing::info!("shutting down: no longer accepting connections");
+    server.shutdown();
+}

@@ -1,0 +1,255 @@
+//! Writing replies to the client: rendered edge errors, local replies, and
+//! streamed origin responses with the framing the client's version allows.
+//!
+//! Owns response framing decisions (Content-Length kept, chunked re-encoding,
+//! close-delimited for HTTP/1.0, no body for HEAD/204/304) and the headers the
+//! edge adds on the way out (`Date` when missing, `Via`, the request id).
+
+use std::io;
+
+use bytes::Buf;
+use edgeward_errors::{reason_phrase, render, RenderContext, Rendered, REQUEST_ID_HEADER};
+use edgeward_http::{
+    end_head, write_chunk_header, write_header, write_header_u64, write_status_line, DateCache,
+    ResponseFraming, Version, CHUNK_END, LAST_CHUNK,
+};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::forward::VIA;
+use crate::pipeline::{LocalReply, OriginReply};
+
+/// Flush the output buffer once it holds this much.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// The server's product token on edge-generated responses.
+const SERVER: &[u8] = b"edgeward";
+
+/// What the client asked for, as far as writing the answer is concerned.
+#[derive(Clone, Copy)]
+pub struct ClientSide {
+    /// The request's HTTP version.
+    pub version: Version,
+    /// Whether the request was HEAD.
+    pub head: bool,
+    /// Whether the connection may stay open after this response.
+    pub keep_alive: bool,
+}
+
+/// What was written: the status, body bytes, and whether the connection may be reused.
+pub struct Written {
+    /// Status code sent.
+    pub status: u16,
+    /// Bytes of body sent.
+    pub body_bytes: u64,
+    /// Whether the connection can carry another request.
+    pub keep_alive: bool,
+}
+
+/// Writes a catalog error rendered for this request.
+pub async fn write_error<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    out: &mut Vec<u8>,
+    date: &mut DateCache,
+    client: ClientSide,
+    rendered: Rendered,
+) -> io::Result<Written> {
+    let keep_alive = client.keep_alive && !rendered.close;
+    out.clear();
+    write_status_line(out, client.version, rendered.status, rendered.reason.as_bytes());
+    write_header(out, b"Date", date.now());
+    write_header(out, b"Server", SERVER);
+    for (name, value) in &rendered.headers {
+        write_header(out, name.as_bytes(), value.as_bytes());
+    }
+    if !keep_alive && !rendered.close {
+        write_header(out, b"Connection", b"close");
+    } else if keep_alive && client.version == Version::Http10 {
+        write_header(out, b"Connection", b"keep-alive");
+    }
+    end_head(out);
+    out.extend_from_slice(&rendered.body);
+    wr.write_all(out).await?;
+    Ok(Written {
+        status: rendered.status,
+        body_bytes: rendered.body.len() as u64,
+        keep_alive,
+    })
+}
+
+/// Renders `error` for the request described by `ctx` (convenience over `render`).
+pub fn render_error(error: &edgeward_errors::EdgeError, ctx: &RenderContext<'_>) -> Rendered {
+    render(error, ctx)
+}
+
+/// Writes a local (non-error) reply of the edge.
+pub async fn write_local<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    out: &mut Vec<u8>,
+    date: &mut DateCache,
+    client: ClientSide,
+    request_id: &str,
+    reply: LocalReply,
+) -> io::Result<Written> {
+    out.clear();
+    let status = reply.status.as_u16();
+    write_status_line(out, client.version, status, reason_phrase(status).as_bytes());
+    write_header(out, b"Date", date.now());
+    write_header(out, b"Server", SERVER);
+    write_header(out, b"Content-Type", reply.content_type.as_bytes());
+    write_header_u64(out, b"Content-Length", reply.body.len() as u64);
+    write_header(out, b"Cache-Control", b"no-store");
+    write_header(out, REQUEST_ID_HEADER.as_bytes(), request_id.as_bytes());
+    connection_header(out, client, client.keep_alive);
+    end_head(out);
+    if !client.head {
+        out.extend_from_slice(&reply.body);
+    }
+    wr.write_all(out).await?;
+    Ok(Written {
+        status,
+        body_bytes: if client.head { 0 } else { reply.body.len() as u64 },
+        keep_alive: client.keep_alive,
+    })
+}
+
+fn connection_header(out: &mut Vec<u8>, client: ClientSide, keep_alive: bool) {
+    match (keep_alive, client.version) {
+        (false, _) => write_header(out, b"Connection", b"close"),
+        (true, Version::Http10) => write_header(out, b"Connection", b"keep-alive"),
+        (true, Version::Http11) => {}
+    }
+}
+
+/// Chooses how to delimit an origin body for this client.
+fn origin_framing(reply: &OriginReply, client: ClientSide) -> ResponseFraming {
+    let status = reply.status.as_u16();
+    if client.head || reply.status.is_informational() || status == 204 || status == 304 {
+        return ResponseFraming::NoBody;
+    }
+    let length = reply
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match (length, client.version) {
+        (Some(n), _) => ResponseFraming::Length(n),
+        (None, Version::Http11) => ResponseFraming::Chunked,
+        (None, Version::Http10) => ResponseFraming::UntilClose,
+    }
+}
+
+/// Streams an origin response to the client.
+pub async fn write_origin<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    out: &mut Vec<u8>,
+    date: &mut DateCache,
+    client: ClientSide,
+    request_id: &str,
+    mut reply: OriginReply,
+) -> io::Result<Written> {
+    let framing = origin_framing(&reply, client);
+    let keep_alive = client.keep_alive && framing != ResponseFraming::UntilClose;
+    let status = reply.status.as_u16();
+    out.clear();
+    let reason = reply.reason.as_deref().unwrap_or_else(|| {
+        reply
+            .status
+            .canonical_reason()
+            .unwrap_or_else(|| reason_phrase(status))
+            .as_bytes()
+    });
+    write_status_line(out, client.version, status, reason);
+    for (name, value) in &reply.headers {
+        write_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if !reply.headers.contains_key(http::header::DATE) {
+        write_header(out, b"Date", date.now());
+    }
+    if !reply.headers.contains_key(http::header::VIA) {
+        write_header(out, b"Via", VIA.as_bytes());
+    }
+    if !reply.headers.contains_key(REQUEST_ID_HEADER) {
+        write_header(out, REQUEST_ID_HEADER.as_bytes(), request_id.as_bytes());
+    }
+    if framing == ResponseFraming::Chunked {
+        write_header(out, b"Transfer-Encoding", b"chunked");
+    }
+    connection_header(out, client, keep_alive);
+    end_head(out);
+    let body_bytes = stream_body(wr, out, &mut reply, framing).await?;
+    Ok(Written {
+        status,
+        body_bytes,
+        keep_alive,
+    })
+}
+
+/// Copies the origin body after the head already in `out`, coalescing small frames.
+async fn stream_body<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    out: &mut Vec<u8>,
+    reply: &mut OriginReply,
+    framing: ResponseFraming,
+) -> io::Result<u64> {
+    let mut sent = 0u64;
+    loop {
+        // Write what is buffered when the next frame is not ready yet, so a
+        // small response goes out in one write and a slow one is not held back.
+        let frame = tokio::select! {
+            biased;
+            f = reply.body.frame() => f,
+            _ = std::future::ready(()), if !out.is_empty() => {
+                wr.write_all(out).await?;
+                out.clear();
+                reply.body.frame().await
+            }
+        };
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| io::Error::other(format!("origin body: {e}")))?;
+        match frame.into_data() {
+            Ok(mut data) => {
+                if framing == ResponseFraming::NoBody || data.is_empty() {
+                    continue;
+                }
+                sent += data.len() as u64;
+                if framing == ResponseFraming::Chunked {
+                    write_chunk_header(out, data.len());
+                }
+                while data.has_remaining() {
+                    let chunk = data.chunk();
+                    out.extend_from_slice(chunk);
+                    let n = chunk.len();
+                    data.advance(n);
+                }
+                if framing == ResponseFraming::Chunked {
+                    out.extend_from_slice(CHUNK_END);
+                }
+            }
+            Err(frame) => {
+                if let (Ok(trailers), ResponseFraming::Chunked) = (frame.into_trailers(), framing) {
+                    out.extend_from_slice(b"0\r\n");
+                    for (name, value) in &trailers {
+                        write_header(out, name.as_str().as_bytes(), value.as_bytes());
+                    }
+                    end_head(out);
+                    wr.write_all(out).await?;
+                    out.clear();
+                    return Ok(sent);
+                }
+            }
+        }
+        if out.len() >= FLUSH_AT {
+            wr.write_all(out).await?;
+            out.clear();
+        }
+    }
+    if framing == ResponseFraming::Chunked {
+        out.extend_from_slice(LAST_CHUNK);
+    }
+    if !out.is_empty() {
+        wr.write_all(out).await?;
+        out.clear();
+    }
+    Ok(sent)
+}

@@ -1,0 +1,4 @@
+//! libFuzzer entry for `codec_body`; the checks live in `edgeward_fuzz::codec_body` so stable replay runs them too.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgeward_fuzz::codec_body(data));
