@@ -5,6 +5,7 @@
 //! bytes (`body`) nor the per-zone policy on bodies (`check_body_policy`, applied
 //! after routing).
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
@@ -12,6 +13,9 @@ use edgeward_errors::{BadRequest, EdgeError, HeaderLimit};
 
 use crate::scan::{is_tchar, scan_head};
 use crate::Limits;
+
+/// Header slots kept on the stack while tokenising (larger `max_headers` use the heap).
+const STACK_HEADERS: usize = 128;
 
 /// HTTP versions the codec speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,9 +154,17 @@ pub fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestH
 fn parse_complete(raw: Bytes, request_line: usize, limits: &Limits) -> Result<RequestHead, EdgeError> {
     let line = &raw[..request_line];
     check_request_line(line, limits)?;
-    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers.min(1024)];
-    let mut req = httparse::Request::new(&mut storage);
-    match req.parse(&raw) {
+    // The scan already bounded the field count by `max_headers`; most limits fit on the stack.
+    let mut on_stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut on_heap = Vec::new();
+    let storage: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= STACK_HEADERS {
+        &mut on_stack[..limits.max_headers]
+    } else {
+        on_heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        &mut on_heap
+    };
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(&raw, storage) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Err(EdgeError::BadRequest(BadRequest::HeaderSyntax)),
         Err(e) => return Err(classify_httparse_error(e, line, limits)),

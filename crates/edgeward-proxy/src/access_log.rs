@@ -27,14 +27,15 @@ pub struct AccessRecord {
     path: String,
     /// Status sent to the client (or 499).
     pub status: u16,
-    /// The zone's name, once routed.
-    pub zone: Option<String>,
+    zone: Option<String>,
     /// The origin's status, when the origin answered.
     pub origin_status: Option<u16>,
     /// The edge error answered, if any.
     pub error: Option<EdgeError>,
     body_bytes: u64,
     client_closed: bool,
+    /// Whether the access log is on: when off, no request facts are copied.
+    enabled: bool,
 }
 
 impl AccessRecord {
@@ -53,14 +54,25 @@ impl AccessRecord {
             error: None,
             body_bytes: 0,
             client_closed: false,
+            enabled: tracing::enabled!(target: "edgeward::access", tracing::Level::INFO),
         }
     }
 
     /// Records the request line facts.
     pub fn request(&mut self, head: &RequestHead) {
+        if !self.enabled {
+            return;
+        }
         self.method = head.method().to_owned();
         self.host = head.host().to_owned();
         self.path = head.path().to_owned();
+    }
+
+    /// Records the zone the request was routed to.
+    pub fn zone(&mut self, name: &str) {
+        if self.enabled {
+            self.zone = Some(name.to_owned());
+        }
     }
 
     /// Records what was written.
@@ -90,6 +102,9 @@ impl AccessRecord {
 
     /// Writes the log line.
     pub fn emit(self) {
+        if !self.enabled {
+            return;
+        }
         let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
             target: "edgeward::access",

@@ -197,7 +197,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             }
         };
         let zone = routed.as_ref().ok().map(|r| edge.zone(r.zone));
-        record.zone = zone.map(|z| z.name.clone());
+        if let Some(z) = zone {
+            record.zone(&z.name);
+        }
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(PumpEnd::ClientClosed) => {

@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use edgeward_proxy::demo;
 use edgeward_proxy::Bound;
 
+// A per-request proxy allocates many small, short-lived buffers: mimalloc's
+// thread-local free lists serve them with less CPU than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "edgeward", version, about = "An HTTP edge reverse proxy")]
 struct Cli {
