@@ -15,6 +15,10 @@ WARMUP=${WARMUP:-2}               # seconds of unmeasured warm-up per row
 CONNECTIONS=${CONNECTIONS:-32}    # wrk -c
 THREADS=${THREADS:-1}             # wrk -t (wrk shares core 1 with the origin)
 TARGETS=${TARGETS:-"origin edgeward nginx haproxy"}
+# nginx and HAProxy run with access logs off; edgeward's per-request access
+# log (target edgeward::access) is switched off the same way to compare like
+# with like. EDGEWARD_LOG=info benchmarks it with the access log on.
+export EDGEWARD_LOG=${EDGEWARD_LOG:-info,edgeward::access=off}
 PROXY_CORE=${PROXY_CORE:-0}       # the proxy under test gets this core alone
 LOAD_CORE=${LOAD_CORE:-1}         # wrk and the origin share this one
 
@@ -296,11 +300,18 @@ cpu_ticks() {
 
 # ---------------------------------------------------------------- running --
 
-# Fail loudly when a target does not answer what the row claims to measure.
-check_status() { # target port path expected
-    local code
-    code=$(curl -s -o /dev/null -w '%{http_code}' "http://$HOST:$2$3" || true)
+# Fail loudly when a target does not answer what the row claims to measure:
+# the status, and who wrote the body (a 404 from the origin and one made by
+# the edge have the same status, so the body tells them apart).
+check_response() { # target port path expected-status body-rule
+    local body code
+    body="$WORK/check-$1.body"
+    code=$(curl -s -o "$body" -w '%{http_code}' "http://$HOST:$2$3" || true)
     [[ $code == "$4" ]] || die "$1 answered $code for GET $3, expected $4"
+    case $5 in
+        has:*)  grep -qF -- "${5#has:}" "$body" || die "$1: body of GET $3 lacks '${5#has:}' (not from the origin?)" ;;
+        not:*) ! grep -qF -- "${5#not:}" "$body" || die "$1: body of GET $3 has '${5#not:}' (answered by the origin, not the edge)" ;;
+    esac
 }
 
 wrk_run() { # url seconds outfile
@@ -317,13 +328,13 @@ to_ms() {
 }
 
 # One row: warm up, check the status, measure wrk + proxy CPU, store.
-measure() { # scenario target path expected
-    local scenario=$1 target=$2 path=$3 expected=$4
+measure() { # scenario target path expected body-rule
+    local scenario=$1 target=$2 path=$3 expected=$4 rule=$5
     local port url out before after
     port=$(port_of "$target"); url="http://$HOST:$port$path"
     out="$WORK/wrk-${target}-$(echo "$path" | tr -c 'a-zA-Z0-9' '_').txt"
 
-    check_status "$target" "$port" "$path" "$expected"
+    check_response "$target" "$port" "$path" "$expected" "$rule"
     log "$scenario / $target: warm-up ${WARMUP}s, then ${DURATION}s"
     wrk_run "$url" "$WARMUP" "$out.warmup"
 
@@ -365,6 +376,7 @@ render_report() {
     echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'); haproxy: $(haproxy -v | awk 'NR==1{print $3}'); wrk: $( (wrk --version 2>&1 || true) | awk 'NR==1{print $2}')"
     echo "- edgeward: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit')$( [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] && echo ' (uncommitted changes)')"
     echo "- wrk: -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (after a ${WARMUP}s warm-up), pinned to core $LOAD_CORE with the origin; proxy under test alone on core $PROXY_CORE, one worker each"
+    echo "- edgeward log filter: EDGEWARD_LOG=$EDGEWARD_LOG (nginx and HAProxy: access logs off)"
     echo "- CPU = utime+stime of the proxy's processes (nginx: master+worker) over the measured run; 'CPU busy' = share of one core"
     echo
     echo "| scenario | target | req/s | p50 (ms) | p99 (ms) | CPU ms / 1k req | CPU vs nginx | CPU busy | notes |"
@@ -388,8 +400,7 @@ render_report() {
 
 # -------------------------------------------------------------------- main --
 
-# scenario label -> path and expected status; "origin_ok" says whether the
-# direct-origin row makes sense (it does not for edge-generated pages).
+# scenario label -> path, expected status, and a check on who wrote the body.
 SCENARIOS=("GET / (200 via origin)" "GET /missing (origin 404)" "GET /.edgeward/nope (edge 404)")
 declare -A PATH_OF=(
     ["GET / (200 via origin)"]=/
@@ -400,6 +411,11 @@ declare -A STATUS_OF=(
     ["GET / (200 via origin)"]=200
     ["GET /missing (origin 404)"]=404
     ["GET /.edgeward/nope (edge 404)"]=404
+)
+declare -A BODY_RULE_OF=(   # has:TEXT / not:TEXT, checked once before the row
+    ["GET / (200 via origin)"]="has:hello from origin"
+    ["GET /missing (origin 404)"]="has:origin 404"
+    ["GET /.edgeward/nope (edge 404)"]="not:origin 404"
 )
 
 main() {
@@ -430,7 +446,7 @@ main() {
             wants "$target" || continue
             # The origin cannot produce the edge's own 404; there is no direct row.
             [[ $target == origin && ${PATH_OF[$scenario]} == /.edgeward/* ]] && continue
-            measure "$scenario" "$target" "${PATH_OF[$scenario]}" "${STATUS_OF[$scenario]}"
+            measure "$scenario" "$target" "${PATH_OF[$scenario]}" "${STATUS_OF[$scenario]}" "${BODY_RULE_OF[$scenario]}"
         done
     done
 

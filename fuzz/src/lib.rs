@@ -13,16 +13,12 @@
 //!   outcome must not depend on how the body bytes are split into reads.
 //! - `codec_pipeline`: `[seed, stream..]` → heads and bodies parsed one after
 //!   another from one buffer; again the same whether read whole or in pieces.
-//!
-//! Known codec bugs are tolerated (see `known_bug`) so that fuzzing gets past
-//! them; set `EDGEWARD_FUZZ_STRICT=1` to make them fail again, and drop the
-//! tolerance once the codec is fixed.
-
-use std::sync::OnceLock;
 
 use bytes::BytesMut;
 use edgeward_errors::EdgeError;
-use edgeward_http::{check_body_policy, parse_head, BodyDecoder, BodyEvent, BodyFraming, Limits, RequestHead, Version};
+use edgeward_http::{
+    check_body_policy, parse_head, BodyDecoder, BodyEvent, BodyFraming, Limits, RequestHead, Version,
+};
 
 /// Statuses the codec may answer a malformed or oversized request with.
 pub const CODEC_STATUSES: [u16; 7] = [400, 413, 414, 417, 431, 501, 505];
@@ -47,28 +43,12 @@ pub fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Whether known codec bugs fail the targets (`EDGEWARD_FUZZ_STRICT=1`).
-fn strict() -> bool {
-    static STRICT: OnceLock<bool> = OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("EDGEWARD_FUZZ_STRICT").is_some_and(|v| v == "1"))
-}
-
-/// Known bug: a head prefix ending in the CR of a line of exactly the limit's
-/// length is refused (414 / 431 FieldTooLarge), because the partial-line
-/// checks in `scan.rs` count that CR while the complete-line checks do not.
-/// The whole head is accepted, so the verdict depends on where a read ends.
-fn known_bug_partial_line_limit(prefix: &[u8], verdict: &Result<Option<RequestHead>, EdgeError>) -> bool {
-    use edgeward_errors::HeaderLimit;
-    !strict()
-        && prefix.last() == Some(&b'\r')
-        && matches!(
-            verdict,
-            Err(EdgeError::UriTooLong { .. } | EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge(_)))
-        )
-}
-
 fn assert_codec_status(e: &EdgeError) {
-    assert!(CODEC_STATUSES.contains(&e.status()), "status {} is not a codec status: {e:?}", e.status());
+    assert!(
+        CODEC_STATUSES.contains(&e.status()),
+        "status {} is not a codec status: {e:?}",
+        e.status()
+    );
 }
 
 /// Pseudo-random read sizes in `1..=max` from a one-byte seed (xorshift32).
@@ -97,7 +77,11 @@ fn head_with(data: &[u8], limits: &Limits) {
         Ok(Some(head)) => {
             assert!(buf.len() <= data.len(), "parse_head grew the buffer");
             let consumed = data.len() - buf.len();
-            assert_eq!(&buf[..], &data[consumed..], "what is left is not the rest of the input");
+            assert_eq!(
+                &buf[..],
+                &data[consumed..],
+                "what is left is not the rest of the input"
+            );
             check_head(&head, limits);
             let head_bytes = &data[..consumed];
             check_prefixes_undecided(head_bytes, limits);
@@ -116,16 +100,29 @@ fn head_with(data: &[u8], limits: &Limits) {
 /// Invariants of any head the codec hands out.
 pub fn check_head(head: &RequestHead, limits: &Limits) {
     let method = head.method();
-    assert!(!method.is_empty() && method.bytes().all(is_tchar), "method {method:?}");
+    assert!(
+        !method.is_empty() && method.bytes().all(is_tchar),
+        "method {method:?}"
+    );
     let target = head.target();
     assert!(!target.is_empty(), "empty target");
-    assert!(target.iter().all(|b| (0x21..=0x7e).contains(b)), "target {target:?}");
+    assert!(
+        target.iter().all(|b| (0x21..=0x7e).contains(b)),
+        "target {target:?}"
+    );
     assert!(target.len() <= limits.max_target_bytes, "target over its limit");
     assert_eq!(head.target_str().as_bytes(), target);
     let fields: Vec<_> = head.headers().collect();
-    assert!(fields.len() <= limits.max_headers, "{} fields over the limit", fields.len());
+    assert!(
+        fields.len() <= limits.max_headers,
+        "{} fields over the limit",
+        fields.len()
+    );
     for (name, value) in &fields {
-        assert!(!name.is_empty() && name.iter().all(|&b| is_tchar(b)), "field name {name:?}");
+        assert!(
+            !name.is_empty() && name.iter().all(|&b| is_tchar(b)),
+            "field name {name:?}"
+        );
         assert!(
             value.iter().all(|&b| b == b'\t' || b >= b' ') && !value.contains(&0x7f),
             "field value {value:?}"
@@ -133,14 +130,22 @@ pub fn check_head(head: &RequestHead, limits: &Limits) {
     }
     match head.header("host") {
         Some(host) => assert_eq!(head.host().as_bytes(), host),
-        None => assert!(head.version == Version::Http10 && head.host().is_empty(), "no Host in HTTP/1.1"),
+        None => assert!(
+            head.version == Version::Http10 && head.host().is_empty(),
+            "no Host in HTTP/1.1"
+        ),
     }
     match head.framing {
         BodyFraming::Length(n) => assert!(n > 0 && n <= limits.max_body_bytes, "Content-Length {n}"),
         BodyFraming::Chunked => assert!(head.header("transfer-encoding").is_some()),
         BodyFraming::None => assert!(head.header("transfer-encoding").is_none()),
     }
-    let _ = (head.path(), head.path_and_query(), head.is_head(), head.headers_shared().count());
+    let _ = (
+        head.path(),
+        head.path_and_query(),
+        head.is_head(),
+        head.headers_shared().count(),
+    );
     let strict = Limits {
         require_content_length: true,
         ..limits.clone()
@@ -174,7 +179,7 @@ fn check_prefixes_undecided(head: &[u8], limits: &Limits) {
         let mut buf = BytesMut::from(&head[..cut]);
         let verdict = parse_head(&mut buf, limits);
         assert!(
-            matches!(verdict, Ok(None)) || known_bug_partial_line_limit(&head[..cut], &verdict),
+            matches!(verdict, Ok(None)),
             "prefix of {cut} of an accepted {}-byte head was judged: {verdict:?}",
             head.len()
         );
@@ -187,7 +192,11 @@ fn check_prefixes_undecided(head: &[u8], limits: &Limits) {
 #[derive(Debug, PartialEq, Eq)]
 pub enum BodyOutcome {
     /// `End`: the data, the raw trailers, and the input bytes after the body.
-    End { data: Vec<u8>, trailers: Vec<u8>, rest: Vec<u8> },
+    End {
+        data: Vec<u8>,
+        trailers: Vec<u8>,
+        rest: Vec<u8>,
+    },
     /// The input ran out; the data decoded until then.
     Incomplete { data: Vec<u8> },
     /// The decoder refused the body with this status.
@@ -209,19 +218,37 @@ pub fn codec_body(data: &[u8]) {
     };
     let max_body = if mode & 2 == 2 { 8 } else { 1 << 20 };
     let whole = decode_body(framing, max_body, input, || usize::MAX);
-    let split = decode_body(framing, max_body, input, read_sizes(*seed, 1 + usize::from(mode >> 2)));
+    let split = decode_body(
+        framing,
+        max_body,
+        input,
+        read_sizes(*seed, 1 + usize::from(mode >> 2)),
+    );
     assert_eq!(whole, split, "outcome depends on read sizes");
     if input.len() <= 256 {
-        assert_eq!(whole, decode_body(framing, max_body, input, || 1), "outcome differs byte by byte");
+        assert_eq!(
+            whole,
+            decode_body(framing, max_body, input, || 1),
+            "outcome differs byte by byte"
+        );
     }
     if let (BodyFraming::Length(n), BodyOutcome::End { data, rest, .. }) = (framing, &whole) {
         let n = n as usize;
-        assert_eq!((&data[..], &rest[..]), (&input[..n], &input[n..]), "Content-Length body");
+        assert_eq!(
+            (&data[..], &rest[..]),
+            (&input[..n], &input[n..]),
+            "Content-Length body"
+        );
     }
 }
 
 /// Decodes `input` fed in reads of `next_read()` bytes, checking each step.
-pub fn decode_body(framing: BodyFraming, max_body: u64, input: &[u8], mut next_read: impl FnMut() -> usize) -> BodyOutcome {
+pub fn decode_body(
+    framing: BodyFraming,
+    max_body: u64,
+    input: &[u8],
+    mut next_read: impl FnMut() -> usize,
+) -> BodyOutcome {
     let mut dec = BodyDecoder::new(framing, max_body);
     let mut buf = BytesMut::new();
     let (mut fed, mut data) = (0, Vec::new());
@@ -236,7 +263,11 @@ pub fn decode_body(framing: BodyFraming, max_body: u64, input: &[u8], mut next_r
             Ok(BodyEvent::End(trailers)) => {
                 assert!(dec.is_done());
                 let left = buf.len();
-                assert_eq!(dec.decode(&mut buf), Ok(BodyEvent::End(bytes::Bytes::new())), "second End");
+                assert_eq!(
+                    dec.decode(&mut buf),
+                    Ok(BodyEvent::End(bytes::Bytes::new())),
+                    "second End"
+                );
                 assert_eq!(buf.len(), left, "decoding after End consumed bytes");
                 let mut rest = buf.to_vec();
                 rest.extend_from_slice(&input[fed..]);
@@ -260,7 +291,11 @@ pub fn decode_body(framing: BodyFraming, max_body: u64, input: &[u8], mut next_r
             }
         }
     }
-    panic!("body decoder stalled: {} of {} bytes fed, state {dec:?}", fed, input.len());
+    panic!(
+        "body decoder stalled: {} of {} bytes fed, state {dec:?}",
+        fed,
+        input.len()
+    );
 }
 
 // ------------------------------------------------------------ codec_pipeline
@@ -302,7 +337,11 @@ pub fn codec_pipeline(data: &[u8]) {
 }
 
 /// Reads requests one after another from `stream`, fed in reads of `next_read()` bytes.
-pub fn read_pipeline(stream: &[u8], limits: &Limits, mut next_read: impl FnMut() -> usize) -> (Vec<Exchange>, StreamEnd) {
+pub fn read_pipeline(
+    stream: &[u8],
+    limits: &Limits,
+    mut next_read: impl FnMut() -> usize,
+) -> (Vec<Exchange>, StreamEnd) {
     let mut buf = BytesMut::new();
     let mut fed = 0;
     let mut feed = |buf: &mut BytesMut| {

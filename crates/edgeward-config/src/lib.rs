@@ -48,6 +48,8 @@ pub struct Config {
     pub workers: usize,
     /// How long a graceful shutdown waits for in-flight requests (`[server] shutdown_timeout`).
     pub shutdown_timeout: Duration,
+    /// The zone (index) serving requests that name no host (HTTP/1.0 without Host).
+    pub default_zone: Option<usize>,
     /// `[limits]`: what applies before a request is routed to a zone (request heads).
     pub limits: Limits,
     /// How the proxy talks to origins.
@@ -121,6 +123,7 @@ pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
         listen: vec![listen],
         workers: 0,
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        default_zone: Some(0),
         upstream: UpstreamSettings::default(),
         limits: Limits::default(),
         zones: vec![Zone {

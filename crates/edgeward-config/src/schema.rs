@@ -30,6 +30,7 @@ pub(crate) struct RawServer {
     pub listen: Spanned<Listen>,
     pub workers: Option<Spanned<u64>>,
     pub shutdown_timeout: Option<Spanned<DurationText>>,
+    pub default_zone: Option<Spanned<String>>,
 }
 
 /// `listen`: one address or an array of them.

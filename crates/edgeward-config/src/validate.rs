@@ -55,10 +55,23 @@ impl Source<'_> {
         let upstream = self.upstream(&raw.upstream)?;
         let global_limits = self.limits(&Limits::default(), &raw.limits)?;
         let zones = self.zones(raw.zones, &global_limits)?;
+        let default_zone =
+            match &server.default_zone {
+                None => None,
+                Some(name) => Some(zones.iter().position(|z| z.name == *name.get_ref()).ok_or_else(
+                    || {
+                        self.fault(
+                            name.span(),
+                            format!("`default_zone`: no zone is named `{}`", name.get_ref()),
+                        )
+                    },
+                )?),
+            };
         Ok(Config {
             listen,
             workers,
             shutdown_timeout,
+            default_zone,
             upstream,
             limits: global_limits,
             zones,

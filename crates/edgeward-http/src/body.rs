@@ -9,7 +9,7 @@ use edgeward_errors::{BadRequest, EdgeError};
 use memchr::memchr;
 
 use crate::request::BodyFraming;
-use crate::scan::{is_field_byte, is_tchar};
+use crate::scan::{is_field_byte, is_tchar, without_pending_cr};
 
 /// Longest chunk-size line accepted (size, extensions, CRLF).
 const MAX_CHUNK_LINE: usize = 4096;
@@ -49,6 +49,7 @@ pub struct BodyDecoder {
     state: State,
     received: u64,
     max_body: u64,
+    retry_after: Option<u64>,
 }
 
 impl BodyDecoder {
@@ -63,6 +64,20 @@ impl BodyDecoder {
             state,
             received: 0,
             max_body,
+            retry_after: None,
+        }
+    }
+
+    /// Says a 413 from this decoder is temporary: retry after `secs` seconds.
+    pub fn with_retry_after(mut self, secs: Option<u64>) -> Self {
+        self.retry_after = secs;
+        self
+    }
+
+    fn too_large(&self) -> EdgeError {
+        EdgeError::PayloadTooLarge {
+            limit: self.max_body,
+            retry_after: self.retry_after,
         }
     }
 
@@ -137,10 +152,7 @@ impl BodyDecoder {
     fn data(&mut self, bytes: Bytes) -> Result<BodyEvent, EdgeError> {
         self.received += bytes.len() as u64;
         if self.received > self.max_body {
-            return Err(EdgeError::PayloadTooLarge {
-                limit: self.max_body,
-                retry_after: None,
-            });
+            return Err(self.too_large());
         }
         Ok(BodyEvent::Data(bytes))
     }
@@ -148,13 +160,16 @@ impl BodyDecoder {
     /// Parses `chunk-size [ chunk-ext ] CRLF`, consuming it when complete.
     fn chunk_size(&mut self, buf: &mut BytesMut) -> Result<Option<u64>, EdgeError> {
         let Some(lf) = memchr(b'\n', buf) else {
-            if buf.len() > MAX_CHUNK_LINE {
+            if without_pending_cr(buf) > MAX_CHUNK_LINE {
                 return Err(EdgeError::BadRequest(BadRequest::InvalidChunkSize));
             }
             return Ok(None);
         };
         if lf == 0 || buf[lf - 1] != b'\r' {
             return Err(EdgeError::BadRequest(BadRequest::BareLf));
+        }
+        if lf - 1 > MAX_CHUNK_LINE {
+            return Err(EdgeError::BadRequest(BadRequest::InvalidChunkSize));
         }
         let line = &buf[..lf - 1];
         let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
@@ -166,10 +181,7 @@ impl BodyDecoder {
             .fold(0u64, |acc, &d| (acc << 4) | u64::from(hex_value(d)));
         check_chunk_extensions(&line[digits..])?;
         if self.received.saturating_add(size) > self.max_body {
-            return Err(EdgeError::PayloadTooLarge {
-                limit: self.max_body,
-                retry_after: None,
-            });
+            return Err(self.too_large());
         }
         buf.advance(lf + 1);
         Ok(Some(size))
@@ -251,7 +263,7 @@ fn trailer_section(buf: &[u8]) -> Result<Option<usize>, EdgeError> {
     let mut pos = 0;
     loop {
         let Some(lf) = memchr(b'\n', &buf[pos..]) else {
-            if buf.len() > MAX_TRAILER_BYTES {
+            if without_pending_cr(buf) > MAX_TRAILER_BYTES {
                 return Err(EdgeError::BadRequest(BadRequest::InvalidTrailer));
             }
             return Ok(None);

@@ -146,8 +146,42 @@ pub fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestH
         return Ok(None);
     };
     let _ = buf.split_to(extent.skip);
-    let raw = buf.split_to(extent.len).freeze();
-    parse_complete(raw, extent.request_line, limits).map(Some)
+    let mut head = buf.split_to(extent.len);
+    treat_higher_minor_as_http11(&mut head[..extent.request_line]);
+    let raw = head.freeze();
+    match parse_complete(raw.clone(), extent.request_line, limits) {
+        Ok(parsed) => Ok(Some(parsed)),
+        Err(e) => {
+            // Put the refused head back: the error page still reads its Accept field.
+            let mut restored = BytesMut::from(&raw[..]);
+            restored.unsplit(std::mem::take(buf));
+            *buf = restored;
+            Err(e)
+        }
+    }
+}
+
+/// RFC 9110 §2.5: a message of a higher minor version of HTTP/1 is processed
+/// as HTTP/1.1 (505 is for other major versions).
+fn treat_higher_minor_as_http11(line: &mut [u8]) {
+    if let [.., b' ', b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] = line {
+        if minor.is_ascii_digit() && *minor > b'1' {
+            *minor = b'1';
+        }
+    }
+}
+
+/// The value of the first field named `name` in a raw (possibly refused) head,
+/// best effort: used to honour `Accept` when the head itself was refused.
+pub fn sniff_header<'b>(head: &'b [u8], name: &str) -> Option<&'b [u8]> {
+    let end = memchr::memmem::find(head, b"\r\n\r\n").unwrap_or(head.len());
+    head[..end].split(|&b| b == b'\n').skip(1).find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line.iter().position(|&b| b == b':')?;
+        line[..colon]
+            .eq_ignore_ascii_case(name.as_bytes())
+            .then(|| trim_ows(&line[colon + 1..]))
+    })
 }
 
 /// Tokenises a complete, scanned head and applies RFC 9112 semantics.
@@ -220,13 +254,19 @@ fn check_request_line(line: &[u8], limits: &Limits) -> Result<(), EdgeError> {
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(EdgeError::BadRequest(
-            if line.iter().any(|&b| b != b' ' && !(0x21..=0x7e).contains(&b)) {
-                BadRequest::InvalidTarget
-            } else {
-                BadRequest::RequestLine
-            },
-        ));
+        // More than three tokens ending in a version: the target held a space.
+        let spaced_target = line.split(|&b| b == b' ').filter(|t| !t.is_empty()).count() > 3
+            && line
+                .rsplit(|&b| b == b' ')
+                .next()
+                .is_some_and(|v| v.starts_with(b"HTTP/"))
+            && !line.windows(2).any(|w| w == b"  ");
+        let bad_byte = line.iter().any(|&b| b != b' ' && !(0x21..=0x7e).contains(&b));
+        return Err(EdgeError::BadRequest(if spaced_target || bad_byte {
+            BadRequest::InvalidTarget
+        } else {
+            BadRequest::RequestLine
+        }));
     };
     if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
         return Err(EdgeError::BadRequest(BadRequest::Method));

@@ -40,7 +40,7 @@ pub(crate) fn scan_head(buf: &[u8], limits: &Limits) -> Result<Option<HeadExtent
     let head = &buf[skip..];
     let line_limit = limits.max_target_bytes + REQUEST_LINE_SLACK;
     let Some(lf) = memchr(b'\n', head) else {
-        if head.len() > line_limit {
+        if without_pending_cr(head) > line_limit {
             return Err(EdgeError::UriTooLong {
                 limit: limits.max_target_bytes,
             });
@@ -131,17 +131,25 @@ fn check_partial_no_cr(line: &[u8]) -> Result<(), EdgeError> {
 
 /// Bounds a field line that has not ended yet.
 fn check_partial_field(rest: &[u8], section_so_far: usize, limits: &Limits) -> Result<(), EdgeError> {
-    if rest.len() > limits.max_field_bytes {
+    let len = without_pending_cr(rest);
+    if len > limits.max_field_bytes {
         return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge(
             limits.max_field_bytes,
         )));
     }
-    if section_so_far + rest.len() > limits.max_header_bytes {
+    if section_so_far + len > limits.max_header_bytes {
         return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::SectionTooLarge(
             limits.max_header_bytes,
         )));
     }
     check_partial_no_cr(rest)
+}
+
+/// The length of a partial line not counting a final CR, which may be the
+/// start of its CRLF: a line at exactly its limit is then judged the same
+/// whether it arrives whole or split after the CR.
+pub(crate) fn without_pending_cr(partial: &[u8]) -> usize {
+    partial.len() - usize::from(partial.last() == Some(&b'\r'))
 }
 
 /// Checks one complete field line (without CRLF) for the faults httparse would blur.

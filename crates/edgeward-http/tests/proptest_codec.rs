@@ -512,12 +512,11 @@ fn head_end(bytes: &[u8]) -> usize {
         + 4
 }
 
-// ---------------------------------------------------------- known codec bugs
+// ------------------------------------------- regressions found by fuzzing
 //
-// Found by the fuzz targets: limits are checked with an off-by-one (or not at
-// all) on one of the two paths, so whether a request is accepted depends on
-// where a read happens to end. Each test fails until the codec is fixed; run
-// them with `--ignored`.
+// Found by the fuzz targets: limits were checked with an off-by-one (or not at
+// all) on one of the two paths, so whether a request was accepted depended on
+// where a read happened to end. Fixed; these keep them fixed.
 
 /// Whether `input` gets the same verdict whole and cut into two reads at `cut`.
 fn same_verdict_when_cut(input: &[u8], cut: usize, limits: &Limits) -> (bool, String) {
@@ -535,8 +534,7 @@ fn same_verdict_when_cut(input: &[u8], cut: usize, limits: &Limits) -> (bool, St
 }
 
 #[test]
-#[ignore = "codec bug: a field line of exactly max_field_bytes is refused when a read ends at its CR"]
-fn known_bug_field_at_limit_depends_on_read_split() {
+fn regression_field_at_limit_depends_on_read_split() {
     let input = b"GET / HTTP/1.1\r\nHost: a\r\nX: 012345678901234567890\r\n\r\n";
     let cut = input.len() - 3; // just after the CR of the 24-byte field line
     let (same, why) = same_verdict_when_cut(input, cut, &tiny_limits());
@@ -544,8 +542,7 @@ fn known_bug_field_at_limit_depends_on_read_split() {
 }
 
 #[test]
-#[ignore = "codec bug: a header section of exactly max_header_bytes is refused when a read ends at the final CR"]
-fn known_bug_section_at_limit_depends_on_read_split() {
+fn regression_section_at_limit_depends_on_read_split() {
     // Section = request line CRLF + field lines = 2 + 3 * 26 + 16 = 96 bytes.
     let mut input = b"GET / HTTP/1.1\r\n".to_vec();
     for name in [b"A", b"B", b"C"] {
@@ -559,8 +556,7 @@ fn known_bug_section_at_limit_depends_on_read_split() {
 }
 
 #[test]
-#[ignore = "codec bug: a request line of exactly max_target_bytes + 64 is refused (414) when a read ends at its CR"]
-fn known_bug_request_line_at_limit_depends_on_read_split() {
+fn regression_request_line_at_limit_depends_on_read_split() {
     // 54-byte method, 16-byte target: the line is 80 = 16 + 64 bytes.
     let mut input = vec![b'M'; 54];
     input.extend_from_slice(b" /0123456789abcde HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -587,8 +583,7 @@ fn chunked_verdict(input: &[u8], step: usize) -> Result<Vec<u8>, u16> {
 }
 
 #[test]
-#[ignore = "codec bug: a chunk-size line over 4096 bytes is accepted when it arrives in one read, refused otherwise"]
-fn known_bug_long_chunk_line_depends_on_read_split() {
+fn regression_long_chunk_line_depends_on_read_split() {
     let mut input = b"1;x=\"".to_vec();
     input.extend_from_slice(&[b'a'; 5000]);
     input.extend_from_slice(b"\"\r\nZ\r\n0\r\n\r\n");
@@ -600,8 +595,7 @@ fn known_bug_long_chunk_line_depends_on_read_split() {
 }
 
 #[test]
-#[ignore = "codec bug: a trailer section of exactly 16 KiB is refused when a read ends at its final CR"]
-fn known_bug_trailers_at_limit_depend_on_read_split() {
+fn regression_trailers_at_limit_depend_on_read_split() {
     // One trailer line of 16382 bytes + CRLF = 16384 bytes of trailer fields.
     let mut input = b"0\r\nT: ".to_vec();
     input.extend_from_slice(&[b'v'; 16382 - 3]);

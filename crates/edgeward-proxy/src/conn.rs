@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use edgeward_errors::{EdgeError, RenderContext, TimeoutPhase};
 use edgeward_http::{
-    parse_head, BodyDecoder, BodyEvent, BodyFraming, DateCache, Limits, RequestHead, Version,
+    parse_head, sniff_header, BodyDecoder, BodyEvent, BodyFraming, DateCache, Limits, RequestHead, Version,
 };
 use http_body::Frame;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -134,6 +134,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         let ctx = RenderContext {
             head: head_only,
             client_ip: Some(self.peer.ip()),
+            accept: sniff_header(&self.buf, "accept"),
             ..RenderContext::new(request_id.as_str())
         };
         let _ = edge;
@@ -160,8 +161,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         let mut record = AccessRecord::new(self.peer, request_id, started);
         record.request(&head);
         let routed = pipeline::route(edge, &head);
+        let admitted = routed
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|r| pipeline::admit(edge, r, &head).map(|()| r));
         let limits = pipeline::limits_for(edge, routed.as_ref().ok());
-        let mut decoder = BodyDecoder::new(head.framing, limits.max_body_bytes);
+        let mut decoder =
+            BodyDecoder::new(head.framing, limits.max_body_bytes).with_retry_after(limits.body_retry_after);
         let body_timeout = limits.body_timeout;
         let client = ClientSide {
             version: head.version,
@@ -174,9 +180,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             request_id: request_id.as_str(),
         };
 
-        let outcome = match &routed {
+        let outcome = match admitted {
             Err(error) => Ok(pipeline::Outcome {
-                reply: Reply::Error(error.clone()),
+                reply: Reply::Error(error),
                 origin_status: None,
             }),
             Ok(routed) => {

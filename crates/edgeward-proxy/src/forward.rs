@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use bytes::{BufMut, BytesMut};
 use edgeward_errors::{BadRequest, EdgeError, REQUEST_ID_HEADER};
-use edgeward_http::{list_items, RequestHead};
+use edgeward_http::{list_items, BodyFraming, RequestHead};
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
@@ -34,11 +34,20 @@ fn is_hop_by_hop(name: &[u8], connection_tokens: &[&[u8]]) -> bool {
         || connection_tokens.iter().any(|t| t.eq_ignore_ascii_case(name))
 }
 
+/// What the edge adds to a forwarded request.
+pub struct Forwarding<'a> {
+    /// The client's address (appended to `X-Forwarded-For`).
+    pub client_ip: IpAddr,
+    /// The request id (`X-Request-Id`).
+    pub request_id: &'a str,
+    /// The Host to send when the client sent none (HTTP/1.0 on a default zone).
+    pub fallback_host: Option<&'a str>,
+}
+
 /// Builds the request sent to the origin from the client's head.
 pub fn upstream_request<B>(
     head: &RequestHead,
-    client_ip: IpAddr,
-    request_id: &str,
+    fwd: &Forwarding<'_>,
     body: B,
 ) -> Result<http::Request<B>, EdgeError> {
     let connection_tokens: Vec<&[u8]> = head
@@ -62,7 +71,9 @@ pub fn upstream_request<B>(
             append_list(&mut via, &value);
             continue;
         }
-        if name.eq_ignore_ascii_case(b"x-forwarded-proto") {
+        // Content-Length is re-sent once, normalised (`5, 5` or a repeated field become `5`,
+        // RFC 9110 §8.6), so the origin frames the body exactly as the edge did.
+        if name.eq_ignore_ascii_case(b"x-forwarded-proto") || name.eq_ignore_ascii_case(b"content-length") {
             continue;
         }
         let name =
@@ -71,17 +82,30 @@ pub fn upstream_request<B>(
             .map_err(|_| EdgeError::BadRequest(BadRequest::HeaderValue))?;
         headers.append(name, value);
     }
-    append_list(&mut forwarded_for, client_ip.to_string().as_bytes());
+    match head.framing {
+        BodyFraming::Length(n) => {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        BodyFraming::None if head.header("content-length").is_some() => {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(0u64));
+        }
+        _ => {}
+    }
+    append_list(&mut forwarded_for, fwd.client_ip.to_string().as_bytes());
     append_list(&mut via, VIA.as_bytes());
     insert(&mut headers, "x-forwarded-for", forwarded_for);
     insert(&mut headers, "via", via);
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    if let Ok(id) = HeaderValue::from_str(request_id) {
+    if let Ok(id) = HeaderValue::from_str(fwd.request_id) {
         headers.insert(HeaderName::from_static("x-request-id"), id);
     }
     if head.host().is_empty() {
         // An HTTP/1.0 client without Host: the origin still needs one.
-        return Err(EdgeError::BadRequest(BadRequest::MissingHost));
+        let host = fwd
+            .fallback_host
+            .ok_or(EdgeError::BadRequest(BadRequest::MissingHost))?;
+        let host = HeaderValue::from_str(host).map_err(|_| EdgeError::BadRequest(BadRequest::MissingHost))?;
+        headers.insert(http::header::HOST, host);
     }
     let mut req = http::Request::builder()
         .method(head.method())
@@ -143,7 +167,12 @@ mod tests {
               X-Secret: s\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nX-Forwarded-For: 10.0.0.1\r\n\
               Via: 1.0 other\r\nX-Request-Id: spoofed\r\nAccept: */*\r\n\r\n",
         );
-        let req = upstream_request(&h, "192.0.2.7".parse().unwrap(), "abc123", ()).unwrap();
+        let fwd = Forwarding {
+            client_ip: "192.0.2.7".parse().unwrap(),
+            request_id: "abc123",
+            fallback_host: None,
+        };
+        let req = upstream_request(&h, &fwd, ()).unwrap();
         assert_eq!(req.uri(), "/p?q=1");
         let hs = req.headers();
         assert_eq!(hs["host"], "example.com");
@@ -160,7 +189,12 @@ mod tests {
     #[test]
     fn absolute_form_is_forwarded_in_origin_form() {
         let h = head(b"GET http://example.com/a?b HTTP/1.1\r\nHost: example.com\r\n\r\n");
-        let req = upstream_request(&h, "::1".parse().unwrap(), "id", ()).unwrap();
+        let fwd = Forwarding {
+            client_ip: "::1".parse().unwrap(),
+            request_id: "id",
+            fallback_host: None,
+        };
+        let req = upstream_request(&h, &fwd, ()).unwrap();
         assert_eq!(req.uri(), "/a?b");
     }
 

@@ -1,10 +1,10 @@
 //! The request pipeline: every phase a request goes through, top to bottom.
 //!
 //! 1. `route`: the Host picks a zone (unknown host: 421) and its limits.
-//! 2. `respond`:
+//! 2. `admit`: the zone's body policy (411, 413), before any body byte is read.
+//! 3. `respond`:
 //!    a. the edge's own endpoints (`/.edgeward/…`) answer themselves;
-//!    b. body policy of the zone (411, 413);
-//!    c. (policy stages — rules, WAF, rate limits — slot in here);
+//!    b. (policy stages — rules, WAF, rate limits — slot in here);
 //!    d. the origin: forward, pass its response through (or 409 / 502 / 504);
 //!    e. response stages: a zone may intercept an origin 404 with its own page.
 //!
@@ -20,7 +20,7 @@ use edgeward_http::{check_body_policy, Limits, RequestHead};
 use http::{HeaderMap, StatusCode};
 
 use crate::endpoints;
-use crate::forward::{strip_response_hop_by_hop, upstream_request};
+use crate::forward::{strip_response_hop_by_hop, upstream_request, Forwarding};
 use crate::upstream::{OriginBody, OriginSet, UpstreamBody};
 
 /// One loaded configuration, ready to serve: zones with their origin pools.
@@ -144,7 +144,12 @@ pub fn route(edge: &Edge, head: &RequestHead) -> Result<Routed, EdgeError> {
         }
         _ => None,
     };
-    match host.and_then(|h| edge.index.lookup(h)) {
+    let zone = match host {
+        Some(h) => edge.index.lookup(h),
+        // No Host at all (HTTP/1.0): the configured default zone, if any (RFC 9112 §3.3).
+        None => edge.config.default_zone,
+    };
+    match zone {
         Some(zone) => Ok(Routed { zone }),
         None => Err(EdgeError::UnknownHost {
             host: head.host().to_owned(),
@@ -152,12 +157,17 @@ pub fn route(edge: &Edge, head: &RequestHead) -> Result<Routed, EdgeError> {
     }
 }
 
+/// Phase 2: the zone's body policy, decided from the head alone.
+pub fn admit(edge: &Edge, routed: &Routed, head: &RequestHead) -> Result<(), EdgeError> {
+    check_body_policy(head, &edge.zone(routed.zone).limits)
+}
+
 /// The limits that apply to a request once routed (or before, when routing failed).
 pub fn limits_for<'e>(edge: &'e Edge, routed: Option<&Routed>) -> &'e Limits {
     routed.map_or(&edge.limits, |r| &edge.zone(r.zone).limits)
 }
 
-/// Phase 2: the answer for a routed request.
+/// Phase 3: the answer for an admitted request.
 pub async fn respond(edge: &Edge, routed: &Routed, req: &RequestCtx<'_>, body: UpstreamBody) -> Outcome {
     let zone = edge.zone(routed.zone);
     if let Some(reply) = endpoints::serve(edge, zone, req) {
@@ -165,9 +175,6 @@ pub async fn respond(edge: &Edge, routed: &Routed, req: &RequestCtx<'_>, body: U
             reply,
             origin_status: None,
         };
-    }
-    if let Err(e) = check_body_policy(req.head, &zone.limits) {
-        return Outcome::edge(e);
     }
     let origin = match to_origin(edge, routed, req, body).await {
         Ok(origin) => origin,
@@ -189,7 +196,7 @@ pub async fn respond(edge: &Edge, routed: &Routed, req: &RequestCtx<'_>, body: U
     }
 }
 
-/// Phase 2d: forwards to the zone's origins, trying the next one when a connect fails.
+/// Phase 3c: forwards to the zone's origins, trying the next one when a connect fails.
 async fn to_origin(
     edge: &Edge,
     routed: &Routed,
@@ -197,7 +204,16 @@ async fn to_origin(
     body: UpstreamBody,
 ) -> Result<OriginReply, EdgeError> {
     let settings = edge.upstream();
-    let mut request = Some(upstream_request(req.head, req.client_ip, req.request_id, body)?);
+    let fallback_host = edge.zone(routed.zone).hosts.iter().find_map(|h| match h {
+        edgeward_config::HostPattern::Exact(name) => Some(name.as_str()),
+        edgeward_config::HostPattern::Wildcard(_) => None,
+    });
+    let forwarding = Forwarding {
+        client_ip: req.client_ip,
+        request_id: req.request_id,
+        fallback_host,
+    };
+    let mut request = Some(upstream_request(req.head, &forwarding, body)?);
     let mut last_error = EdgeError::BadGateway(edgeward_errors::OriginFault::Refused);
     for pool in edge.zones[routed.zone].origins.rotation() {
         let mut fresh = false;

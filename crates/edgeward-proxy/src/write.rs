@@ -25,6 +25,9 @@ const FLUSH_AT: usize = 64 * 1024;
 /// The server's product token on edge-generated responses.
 const SERVER: &[u8] = b"edgeward";
 
+// Status lines always say HTTP/1.1, the highest version the edge speaks
+// (RFC 9110 §6.2); framing still follows what the client's version allows.
+
 /// What the client asked for, as far as writing the answer is concerned.
 #[derive(Clone, Copy)]
 pub struct ClientSide {
@@ -56,7 +59,7 @@ pub async fn write_error<W: AsyncWrite + Unpin>(
 ) -> io::Result<Written> {
     let keep_alive = client.keep_alive && !rendered.close;
     out.clear();
-    write_status_line(out, client.version, rendered.status, rendered.reason.as_bytes());
+    write_status_line(out, Version::Http11, rendered.status, rendered.reason.as_bytes());
     write_header(out, b"Date", date.now());
     write_header(out, b"Server", SERVER);
     for (name, value) in &rendered.headers {
@@ -93,7 +96,7 @@ pub async fn write_local<W: AsyncWrite + Unpin>(
 ) -> io::Result<Written> {
     out.clear();
     let status = reply.status.as_u16();
-    write_status_line(out, client.version, status, reason_phrase(status).as_bytes());
+    write_status_line(out, Version::Http11, status, reason_phrase(status).as_bytes());
     write_header(out, b"Date", date.now());
     write_header(out, b"Server", SERVER);
     write_header(out, b"Content-Type", reply.content_type.as_bytes());
@@ -159,7 +162,7 @@ pub async fn write_origin<W: AsyncWrite + Unpin>(
             .unwrap_or_else(|| reason_phrase(status))
             .as_bytes()
     });
-    write_status_line(out, client.version, status, reason);
+    write_status_line(out, Version::Http11, status, reason);
     for (name, value) in &reply.headers {
         write_header(out, name.as_str().as_bytes(), value.as_bytes());
     }

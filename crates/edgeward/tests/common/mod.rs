@@ -143,7 +143,7 @@ pub fn read_announced_addr(stdout: impl Read + Send + 'static, prefix: &str) -> 
 /// A zone config routing `hosts` to `origin`, with extra TOML lines appended.
 pub fn config(origin: SocketAddr, extra: &str) -> String {
     format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\nshutdown_timeout = \"5s\"\n\n\
+        "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\nshutdown_timeout = \"5s\"\ndefault_zone = \"test\"\n\n\
          [upstream]\nconnect_timeout = \"2s\"\nresponse_timeout = \"3s\"\n\n\
          [[zones]]\nname = \"test\"\nhosts = [\"example.com\", \"*.example.com\", \"127.0.0.1\"]\n\
          origins = [\"{origin}\"]\n{extra}"
@@ -433,8 +433,16 @@ pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> Option<Respo
     }
 }
 
-/// Whether the server closed `stream` (read returns EOF) within the wait.
+/// Whether the server closed `stream` (EOF or reset) within the wait; a timeout
+/// means the connection is still open.
 pub fn closed_by_server(stream: &mut TcpStream) -> bool {
     let mut byte = [0u8; 1];
-    matches!(stream.read(&mut byte), Ok(0) | Err(_))
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
 }
