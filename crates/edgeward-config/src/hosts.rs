@@ -149,6 +149,7 @@ mod tests {
             limits: Default::default(),
             intercept_origin_404: false,
             error_pages: ErrorPages::default(),
+            policy: Default::default(),
         }
     }
 

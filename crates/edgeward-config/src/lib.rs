@@ -22,7 +22,11 @@ mod error;
 mod hosts;
 mod origin;
 mod pages;
+mod policy;
+#[cfg(test)]
+mod policy_tests;
 mod schema;
+mod services;
 mod validate;
 
 use std::net::SocketAddr;
@@ -35,6 +39,11 @@ pub use error::ConfigError;
 pub use hosts::{HostPattern, ZoneIndex};
 pub use origin::Origin;
 pub use pages::ErrorPages;
+pub use policy::{
+    AuthRealm, Characteristic, IpAction, IpRuleSetting, IpTarget, RateLimitAction, RateLimitRule,
+    Sensitivity, StatusFilter, WafSettings, ZonePolicy,
+};
+pub use services::{AdminSettings, AnalyticsSettings, ChallengeSettings, RateLimitStoreSettings, Services};
 
 /// Default bound on a graceful shutdown.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,6 +65,8 @@ pub struct Config {
     pub upstream: UpstreamSettings,
     /// Zones in file order (at least one); [`ZoneIndex`] routes hosts to them.
     pub zones: Vec<Zone>,
+    /// Process-wide services: challenge key, rate-limit store, admin, analytics, GeoIP.
+    pub services: Services,
 }
 
 /// `[upstream]`: timeouts and pooling towards origins.
@@ -97,6 +108,8 @@ pub struct Zone {
     pub intercept_origin_404: bool,
     /// Custom error pages by status and class.
     pub error_pages: ErrorPages,
+    /// Protections: rules, rate limits, WAF, IP rules, browser check, auth.
+    pub policy: ZonePolicy,
 }
 
 /// Reads and validates the config file at `path`; error pages are resolved relative to it.
@@ -136,7 +149,9 @@ pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
             limits: Limits::default(),
             intercept_origin_404: false,
             error_pages: ErrorPages::default(),
+            policy: ZonePolicy::default(),
         }],
+        services: Services::default(),
     }
 }
 

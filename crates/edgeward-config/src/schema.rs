@@ -10,6 +10,9 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::policy::{RawAuth, RawIpRule, RawRateLimit, RawRule, RawWaf};
+use crate::services::{RawAdmin, RawAnalytics, RawChallenge, RawGeoIp, RawRateLimitStore};
+
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +24,11 @@ pub(crate) struct RawConfig {
     pub upstream: RawUpstream,
     #[serde(default)]
     pub zones: Vec<RawZone>,
+    pub challenge: Option<RawChallenge>,
+    pub rate_limit_store: Option<RawRateLimitStore>,
+    pub admin: Option<RawAdmin>,
+    pub analytics: Option<RawAnalytics>,
+    pub geoip: Option<RawGeoIp>,
 }
 
 /// `[server]`.
@@ -80,6 +88,17 @@ pub(crate) struct RawZone {
     pub limits: RawLimits,
     #[serde(default)]
     pub error_pages: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+    #[serde(default)]
+    pub rate_limits: Vec<RawRateLimit>,
+    pub waf: Option<RawWaf>,
+    #[serde(default)]
+    pub ip_rules: Vec<RawIpRule>,
+    #[serde(default)]
+    pub browser_check: bool,
+    #[serde(default)]
+    pub auth: Vec<RawAuth>,
 }
 
 /// A duration string, not yet parsed; exists so a wrong type names the accepted forms.

@@ -16,7 +16,9 @@ use toml::Spanned;
 use crate::duration::parse_duration;
 use crate::error::line_column;
 use crate::pages::{load_page, PageKey};
+use crate::policy::RawPolicy;
 use crate::schema::{DurationText, Listen, RawConfig, RawLimits, RawUpstream, RawZone};
+use crate::services::RawServices;
 use crate::{
     Config, ConfigError, ErrorPages, HostPattern, Origin, UpstreamSettings, Zone, DEFAULT_SHUTDOWN_TIMEOUT,
 };
@@ -34,7 +36,7 @@ pub(crate) struct Source<'a> {
 }
 
 impl Source<'_> {
-    fn fault(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn fault(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
         ConfigError::at(self.file, self.text, span, message)
     }
 
@@ -67,7 +69,15 @@ impl Source<'_> {
                     },
                 )?),
             };
+        let services = self.services(RawServices {
+            challenge: raw.challenge,
+            rate_limit_store: raw.rate_limit_store,
+            admin: raw.admin,
+            analytics: raw.analytics,
+            geoip: raw.geoip,
+        })?;
         Ok(Config {
+            services,
             listen,
             workers,
             shutdown_timeout,
@@ -179,7 +189,13 @@ impl Source<'_> {
         Ok(limits)
     }
 
-    fn bounded(&self, n: &Spanned<u64>, key: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    pub(crate) fn bounded(
+        &self,
+        n: &Spanned<u64>,
+        key: &str,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
         let value = *n.get_ref();
         if (min..=max).contains(&value) {
             Ok(value)
@@ -189,7 +205,7 @@ impl Source<'_> {
         }
     }
 
-    fn duration(&self, d: &Spanned<DurationText>, key: &str) -> Result<Duration, ConfigError> {
+    pub(crate) fn duration(&self, d: &Spanned<DurationText>, key: &str) -> Result<Duration, ConfigError> {
         let text = &d.get_ref().0;
         let value = parse_duration(text).map_err(|e| self.fault(d.span(), format!("`{key}`: {e}")))?;
         if value.is_zero() {
@@ -226,6 +242,14 @@ impl Source<'_> {
             let origins = self.zone_origins(&raw_zone, &name)?;
             let limits = self.limits(global, &raw_zone.limits)?;
             let error_pages = self.error_pages(&raw_zone)?;
+            let policy = self.policy(RawPolicy {
+                rules: raw_zone.rules,
+                rate_limits: raw_zone.rate_limits,
+                waf: raw_zone.waf,
+                ip_rules: raw_zone.ip_rules,
+                browser_check: raw_zone.browser_check,
+                auth: raw_zone.auth,
+            })?;
             zones.push(Zone {
                 name,
                 hosts,
@@ -233,6 +257,7 @@ impl Source<'_> {
                 limits,
                 intercept_origin_404: raw_zone.intercept_origin_404,
                 error_pages,
+                policy,
             });
         }
         Ok(zones)
