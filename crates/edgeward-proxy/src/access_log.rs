@@ -1,12 +1,15 @@
-//! The access log: one structured `tracing` event per request, under the
-//! target `edgeward::access`.
+//! The access log and the analytics event: one record per request, written as
+//! a structured `tracing` event (target `edgeward::access`) and, when analytics
+//! is on, queued as an `Event`.
 //!
-//! Owns which fields a request's line carries. A client that leaves before the
-//! response head is written is logged with status 499 (nginx's "client closed
+//! Owns which facts a request's record carries. A client that leaves before the
+//! response head is written is recorded with status 499 (nginx's "client closed
 //! request"), which no client ever receives.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use edgeward_analytics::{AnalyticsHandle, Event, Source};
 
 use edgeward_errors::{EdgeError, ErrorSource};
 use edgeward_http::RequestHead;
@@ -25,6 +28,15 @@ pub struct AccessRecord {
     method: String,
     host: String,
     path: String,
+    query: String,
+    user_agent: String,
+    referer: String,
+    /// Request body bytes received.
+    pub bytes_in: u64,
+    /// The rule that decided or was logged.
+    pub rule_id: Option<String>,
+    /// The analytics source when not implied by the error (a challenge).
+    pub source: Option<&'static str>,
     /// Status sent to the client (or 499).
     pub status: u16,
     zone: Option<String>,
@@ -34,13 +46,16 @@ pub struct AccessRecord {
     pub error: Option<EdgeError>,
     body_bytes: u64,
     client_closed: bool,
-    /// Whether the access log is on: when off, no request facts are copied.
+    /// Whether the access log is on.
+    log: bool,
+    /// Whether anything consumes the record (log or analytics): when not, no facts are copied.
     enabled: bool,
 }
 
 impl AccessRecord {
     /// A record for a request whose head started arriving at `started`.
-    pub fn new(peer: SocketAddr, request_id: RequestId, started: Instant) -> Self {
+    pub fn new(peer: SocketAddr, request_id: RequestId, started: Instant, analytics: bool) -> Self {
+        let log = tracing::enabled!(target: "edgeward::access", tracing::Level::INFO);
         AccessRecord {
             peer,
             request_id,
@@ -48,13 +63,20 @@ impl AccessRecord {
             method: String::new(),
             host: String::new(),
             path: String::new(),
+            query: String::new(),
+            user_agent: String::new(),
+            referer: String::new(),
+            bytes_in: 0,
+            rule_id: None,
+            source: None,
             status: 0,
             zone: None,
             origin_status: None,
             error: None,
             body_bytes: 0,
             client_closed: false,
-            enabled: tracing::enabled!(target: "edgeward::access", tracing::Level::INFO),
+            log,
+            enabled: log || analytics,
         }
     }
 
@@ -66,6 +88,14 @@ impl AccessRecord {
         self.method = head.method().to_owned();
         self.host = head.host().to_owned();
         self.path = head.path().to_owned();
+        self.query = head
+            .path_and_query()
+            .split_once('?')
+            .map_or("", |(_, q)| q)
+            .to_owned();
+        let text = |name: &str| head.header(name).map(|v| String::from_utf8_lossy(v).into_owned());
+        self.user_agent = text("user-agent").unwrap_or_default();
+        self.referer = text("referer").unwrap_or_default();
     }
 
     /// Records the zone the request was routed to.
@@ -94,33 +124,66 @@ impl AccessRecord {
     fn source(&self) -> &'static str {
         match (&self.error, self.client_closed, self.status) {
             (_, true, CLIENT_CLOSED) => "client_closed",
+            _ if self.source.is_some() => self.source.unwrap_or("edge"),
             (Some(e), _, _) => source_name(e.source()),
             (None, _, _) if self.origin_status.is_some() => "origin",
             _ => "edge",
         }
     }
 
-    /// Writes the log line.
-    pub fn emit(self) {
+    /// Writes the log line and queues the analytics event.
+    pub fn emit(self, analytics: Option<&AnalyticsHandle>) {
         if !self.enabled {
             return;
         }
-        let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(
-            target: "edgeward::access",
-            request_id = %self.request_id,
-            client = %self.peer.ip(),
-            method = %self.method,
-            host = %self.host,
-            path = %self.path,
-            zone = self.zone.as_deref().unwrap_or("-"),
-            status = self.status,
-            origin_status = self.origin_status,
-            source = self.source(),
-            error_code = self.error.as_ref().map(EdgeError::code),
-            bytes_out = self.body_bytes,
-            duration_ms = format_args!("{duration_ms:.3}"),
-        );
+        let elapsed = self.started.elapsed();
+        let source = self.source();
+        if self.log {
+            tracing::info!(
+                target: "edgeward::access",
+                request_id = %self.request_id,
+                client = %self.peer.ip(),
+                method = %self.method,
+                host = %self.host,
+                path = %self.path,
+                zone = self.zone.as_deref().unwrap_or("-"),
+                status = self.status,
+                origin_status = self.origin_status,
+                source,
+                rule_id = self.rule_id.as_deref(),
+                error_code = self.error.as_ref().map(EdgeError::code),
+                bytes_in = self.bytes_in,
+                bytes_out = self.body_bytes,
+                duration_ms = format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
+            );
+        }
+        if let Some(analytics) = analytics {
+            let rule_id = self
+                .rule_id
+                .or_else(|| self.error.as_ref().and_then(|e| e.rule_id().map(str::to_owned)));
+            analytics.record(Event {
+                time_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64),
+                zone: self.zone.unwrap_or_default(),
+                method: self.method,
+                host: self.host,
+                path: self.path,
+                query: self.query,
+                status: self.status,
+                origin_status: self.origin_status,
+                source: Source::from_name(source).unwrap_or(Source::Edge),
+                rule_id,
+                request_id: self.request_id.to_string(),
+                client_ip: self.peer.ip().to_string(),
+                user_agent: self.user_agent,
+                referer: self.referer,
+                bytes_in: self.bytes_in,
+                bytes_out: self.body_bytes,
+                duration_us: elapsed.as_micros() as u64,
+                origin_duration_us: None,
+            });
+        }
     }
 }
 

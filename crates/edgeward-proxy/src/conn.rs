@@ -86,9 +86,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
                     false
                 }
                 HeadRead::ClosedMidHead(started) => {
-                    AccessRecord::new(self.peer, RequestId::next(), started)
+                    let analytics = current.analytics.as_ref();
+                    AccessRecord::new(self.peer, RequestId::next(), started, analytics.is_some())
                         .client_closed(None)
-                        .emit();
+                        .emit(analytics);
                     false
                 }
                 HeadRead::Closed => false,
@@ -137,7 +138,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             accept: sniff_header(&self.buf, "accept"),
             ..RenderContext::new(request_id.as_str())
         };
-        let _ = edge;
         let client = ClientSide {
             version: Version::Http11,
             head: head_only,
@@ -145,20 +145,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         };
         let rendered = write::render_error(&error, &ctx);
         let written = write::write_error(&mut self.wr, &mut self.out, &mut self.date, client, rendered).await;
-        let mut record = AccessRecord::new(self.peer, request_id, started);
+        let analytics = edge.analytics.as_ref();
+        let mut record = AccessRecord::new(self.peer, request_id, started, analytics.is_some());
         record.error = Some(error);
         match written {
             Ok(w) => record.written(&w),
             Err(_) => record = record.client_closed(None),
         }
-        record.emit();
+        record.emit(analytics);
         self.linger().await;
     }
 
     /// One request/response exchange; returns whether the connection stays open.
     async fn exchange(&mut self, edge: &Edge, head: RequestHead, started: Instant) -> bool {
         let request_id = RequestId::next();
-        let mut record = AccessRecord::new(self.peer, request_id, started);
+        let analytics = edge.analytics.as_ref();
+        let mut record = AccessRecord::new(self.peer, request_id, started, analytics.is_some());
         record.request(&head);
         let routed = pipeline::route(edge, &head);
         let admitted = routed
@@ -181,10 +183,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         };
 
         let outcome = match admitted {
-            Err(error) => Ok(pipeline::Outcome {
-                reply: Reply::Error(error),
-                origin_status: None,
-            }),
+            Err(error) => Ok(pipeline::Outcome::edge(error)),
             Ok(routed) => {
                 let (body, feed) = upstream_body(&head, &decoder);
                 let respond = pipeline::respond(edge, routed, &ctx, body);
@@ -209,15 +208,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(PumpEnd::ClientClosed) => {
-                record.client_closed(None).emit();
+                record.bytes_in = decoder.received();
+                record.client_closed(None).emit(analytics);
                 return false;
             }
-            Err(PumpEnd::Fault(error)) => pipeline::Outcome {
-                reply: Reply::Error(error),
-                origin_status: None,
-            },
+            Err(PumpEnd::Fault(error)) => pipeline::Outcome::edge(error),
         };
+        record.bytes_in = decoder.received();
         record.origin_status = outcome.origin_status;
+        record.rule_id = outcome.rule_id;
+        record.source = outcome.source;
         let written = match outcome.reply {
             Reply::Error(error) => {
                 let accept = head.header("accept");
@@ -260,11 +260,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         let keep_alive = match written {
             Ok(w) => {
                 record.written(&w);
-                record.emit();
+                record.emit(analytics);
                 w.keep_alive
             }
             Err(_) => {
-                record.client_closed(None).emit();
+                record.client_closed(None).emit(analytics);
                 return false;
             }
         };

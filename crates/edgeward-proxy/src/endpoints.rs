@@ -42,6 +42,7 @@ fn trace(zone: &Zone, req: &RequestCtx<'_>) -> LocalReply {
     LocalReply {
         status: StatusCode::OK,
         content_type: "text/plain; charset=utf-8",
+        headers: Vec::new(),
         body: Bytes::from(text),
     }
 }

@@ -5,10 +5,12 @@
 //! process lifecycle.
 
 pub mod access_log;
+pub mod challenge;
 pub mod conn;
 pub mod demo;
 pub mod endpoints;
 pub mod forward;
+pub mod guard;
 pub mod pipeline;
 pub mod request_id;
 pub mod server;

@@ -3,15 +3,18 @@
 //! 1. `route`: the Host picks a zone (unknown host: 421) and its limits.
 //! 2. `admit`: the zone's body policy (411, 413), before any body byte is read.
 //! 3. `respond`:
-//!    a. the edge's own endpoints (`/.edgeward/…`) answer themselves;
-//!    b. (policy stages — rules, WAF, rate limits — slot in here);
-//!    d. the origin: forward, pass its response through (or 409 / 502 / 504);
-//!    e. response stages: a zone may intercept an origin 404 with its own page.
+//!    a. the edge's own endpoints (`/.edgeward/…`, incl. challenge solutions) answer themselves;
+//!    b. protections (`guard::check`): IP rules, custom rules, rate limits, WAF,
+//!    browser check, Basic auth — any may end the request or ask for a challenge;
+//!    c. the origin: forward, pass its response through (or 409 / 502 / 504);
+//!    d. response stages: rate limits that count by status; a zone may intercept
+//!    an origin 404 with its own page.
 //!
-//! Each phase ends the request by returning an `EdgeError`. Reading the body,
-//! writing bytes and logging belong to `conn`; this module decides only.
+//! Each phase ends the request by returning an `EdgeError` (or a challenge).
+//! Reading the body, writing bytes and logging belong to `conn`; this module decides only.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use edgeward_config::{Config, UpstreamSettings, Zone, ZoneIndex};
@@ -19,38 +22,51 @@ use edgeward_errors::EdgeError;
 use edgeward_http::{check_body_policy, Limits, RequestHead};
 use http::{HeaderMap, StatusCode};
 
-use crate::endpoints;
-use crate::forward::{strip_response_hop_by_hop, upstream_request, Forwarding};
-use crate::upstream::{OriginBody, OriginSet, UpstreamBody};
+use edgeward_analytics::AnalyticsHandle;
+use edgeward_waf::CHALLENGE_PATH;
 
-/// One loaded configuration, ready to serve: zones with their origin pools.
+use crate::forward::{strip_response_hop_by_hop, upstream_request, Forwarding};
+use crate::guard::{self, Shields, Stop, ZoneGuard};
+use crate::upstream::{OriginBody, OriginSet, UpstreamBody};
+use crate::{challenge, endpoints};
+
+/// One loaded configuration, ready to serve: zones with their origin pools
+/// and detectors, and the process-wide state that outlives reloads.
 pub struct Edge {
     /// The configuration it was built from.
     pub config: Config,
     /// Limits applied before a zone is known (request heads).
     pub limits: Limits,
+    /// Process-wide protection state (clearance key, counters).
+    pub shields: Arc<Shields>,
+    /// Where request events go, when analytics is on.
+    pub analytics: Option<AnalyticsHandle>,
     zones: Vec<ZoneRuntime>,
     index: ZoneIndex,
 }
 
 struct ZoneRuntime {
     origins: OriginSet,
+    guard: ZoneGuard,
 }
 
 impl Edge {
     /// Builds the serving state for `config`.
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, shields: Arc<Shields>, analytics: Option<AnalyticsHandle>) -> Self {
         let zones = config
             .zones
             .iter()
             .map(|z| ZoneRuntime {
                 origins: OriginSet::new(&z.origins, &config.upstream),
+                guard: ZoneGuard::new(&z.policy),
             })
             .collect();
         let index = ZoneIndex::new(&config.zones);
         Edge {
             limits: config.limits.clone(),
             config,
+            shields,
+            analytics,
             zones,
             index,
         }
@@ -110,6 +126,8 @@ pub struct LocalReply {
     pub status: StatusCode,
     /// `Content-Type`.
     pub content_type: &'static str,
+    /// Extra headers (`Location`, `Set-Cookie`, …).
+    pub headers: Vec<(&'static str, String)>,
     /// The body.
     pub body: Bytes,
 }
@@ -120,13 +138,25 @@ pub struct Outcome {
     pub reply: Reply,
     /// The origin's status, when the origin answered (also when the edge replaced it).
     pub origin_status: Option<u16>,
+    /// The rule that decided (or was logged), if any.
+    pub rule_id: Option<String>,
+    /// The analytics source when it is not implied by the reply (a challenge served).
+    pub source: Option<&'static str>,
 }
 
 impl Outcome {
-    fn edge(error: EdgeError) -> Self {
+    /// An edge error, nothing else to report.
+    pub fn edge(error: EdgeError) -> Self {
+        Outcome::of(Reply::Error(error))
+    }
+
+    /// A reply with nothing else to report.
+    pub fn of(reply: Reply) -> Self {
         Outcome {
-            reply: Reply::Error(error),
+            reply,
             origin_status: None,
+            rule_id: None,
+            source: None,
         }
     }
 }
@@ -168,31 +198,58 @@ pub fn limits_for<'e>(edge: &'e Edge, routed: Option<&Routed>) -> &'e Limits {
 }
 
 /// Phase 3: the answer for an admitted request.
-pub async fn respond(edge: &Edge, routed: &Routed, req: &RequestCtx<'_>, body: UpstreamBody) -> Outcome {
+pub async fn respond(edge: &Edge, routed: &Routed, req: &RequestCtx<'_>, mut body: UpstreamBody) -> Outcome {
     let zone = edge.zone(routed.zone);
-    if let Some(reply) = endpoints::serve(edge, zone, req) {
-        return Outcome {
-            reply,
-            origin_status: None,
-        };
+    let shields = &edge.shields;
+    if req.head.path() == CHALLENGE_PATH {
+        return challenge::solve(shields, req, body).await;
     }
+    if let Some(reply) = endpoints::serve(edge, zone, req) {
+        return Outcome::of(reply);
+    }
+    let guard = &edge.zones[routed.zone].guard;
+    let passed = match guard::check(shields, zone, guard, req.head, req.client_ip, &mut body).await {
+        Ok(passed) => passed,
+        Err(Stop::Error(error)) => {
+            let rule_id = error.rule_id().map(str::to_owned);
+            return Outcome {
+                rule_id,
+                ..Outcome::edge(error)
+            };
+        }
+        Err(Stop::Challenge { rule_id, phase }) => {
+            return Outcome {
+                rule_id: Some(rule_id),
+                source: Some(phase),
+                ..Outcome::of(challenge::interstitial(shields, req))
+            };
+        }
+    };
     let origin = match to_origin(edge, routed, req, body).await {
         Ok(origin) => origin,
-        Err(e) => return Outcome::edge(e),
+        Err(e) => {
+            guard::count_response(shields, zone, &passed, e.status()).await;
+            return Outcome {
+                rule_id: passed.logged_rule,
+                ..Outcome::edge(e)
+            };
+        }
     };
-    let origin_status = Some(origin.status.as_u16());
-    if origin.status == StatusCode::NOT_FOUND
+    let status = origin.status.as_u16();
+    guard::count_response(shields, zone, &passed, status).await;
+    let reply = if origin.status == StatusCode::NOT_FOUND
         && zone.intercept_origin_404
         && zone.error_pages.for_status(404).is_some()
     {
-        return Outcome {
-            reply: Reply::Error(EdgeError::NotFound),
-            origin_status,
-        };
-    }
+        Reply::Error(EdgeError::NotFound)
+    } else {
+        Reply::Origin(origin)
+    };
     Outcome {
-        reply: Reply::Origin(origin),
-        origin_status,
+        reply,
+        origin_status: Some(status),
+        rule_id: passed.logged_rule,
+        source: None,
     }
 }
 

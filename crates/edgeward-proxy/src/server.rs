@@ -17,12 +17,20 @@ use edgeward_config::Config;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
+use edgeward_analytics::{AdminState, Analytics, AnalyticsHandle, SqliteStore};
+use edgeward_config::RateLimitStoreSettings;
+use edgeward_limits::{FailMode, MemoryStore, RedisConfig, RedisStore, Store};
+use edgeward_waf::{ClearanceKey, GeoIp};
+
 use crate::conn::Connection;
+use crate::guard::Shields;
 use crate::pipeline::Edge;
 
 /// A running edge: its configuration and its connections.
 pub struct Server {
     edge: ArcSwap<Edge>,
+    shields: Arc<Shields>,
+    analytics: Option<AnalyticsHandle>,
     config_path: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
     active: AtomicUsize,
@@ -33,6 +41,7 @@ pub struct Server {
 pub struct Bound {
     server: Arc<Server>,
     listeners: Vec<TcpListener>,
+    admin: Option<(TcpListener, AdminState)>,
 }
 
 impl Bound {
@@ -45,15 +54,46 @@ impl Bound {
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
             listeners.push(listener);
         }
+        let shields = Arc::new(shields(&config)?);
+        let (analytics, reader) = match analytics(&config)? {
+            Some((handle, reader)) => (Some(handle), Some(reader)),
+            None => (None, None),
+        };
+        let admin = match (&config.services.admin, &analytics, reader) {
+            (Some(settings), Some(handle), Some(reader)) => {
+                let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on {} (admin): {e}", settings.listen),
+                    )
+                })?;
+                Some((
+                    listener,
+                    AdminState::new(handle.clone(), reader, settings.token.clone()),
+                ))
+            }
+            (Some(_), _, _) => {
+                tracing::warn!("the admin listener needs analytics; set [analytics] enabled = true");
+                None
+            }
+            _ => None,
+        };
         let (shutdown, _) = watch::channel(false);
+        let edge = Edge::new(config, Arc::clone(&shields), analytics.clone());
         let server = Arc::new(Server {
-            edge: ArcSwap::from_pointee(Edge::new(config)),
+            edge: ArcSwap::from_pointee(edge),
+            shields,
+            analytics,
             config_path,
             shutdown,
             active: AtomicUsize::new(0),
             idle: Notify::new(),
         });
-        Ok(Bound { server, listeners })
+        Ok(Bound {
+            server,
+            listeners,
+            admin,
+        })
     }
 
     /// The addresses actually bound (port 0 resolved).
@@ -75,8 +115,18 @@ impl Bound {
         for listener in self.listeners {
             tokio::spawn(accept_loop(Arc::clone(&server), listener));
         }
+        if let Some((listener, state)) = self.admin {
+            tokio::spawn(async move {
+                if let Err(e) = edgeward_analytics::serve_admin(listener, state).await {
+                    tracing::error!(error = %e, "admin listener stopped");
+                }
+            });
+        }
         signals(&server).await;
         server.drain().await;
+        if let Some(analytics) = &server.analytics {
+            analytics.close().await;
+        }
     }
 }
 
@@ -97,7 +147,15 @@ impl Server {
         if config.listen != old.config.listen || config.workers != old.config.workers {
             tracing::warn!("`listen` and `workers` changes take effect on restart only");
         }
-        self.edge.store(Arc::new(Edge::new(config)));
+        if config.services.rate_limit_store != old.config.services.rate_limit_store
+            || config.services.challenge != old.config.services.challenge
+            || config.services.analytics != old.config.services.analytics
+            || config.services.admin != old.config.services.admin
+        {
+            tracing::warn!("[rate_limit_store], [challenge], [analytics] and [admin] changes take effect on restart only");
+        }
+        let edge = Edge::new(config, Arc::clone(&self.shields), self.analytics.clone());
+        self.edge.store(Arc::new(edge));
         tracing::info!(path = %path.display(), "configuration reloaded");
         Ok(())
     }
@@ -130,6 +188,81 @@ impl Server {
             tracing::info!("all connections finished; shutting down");
         }
     }
+}
+
+/// The process-wide protection state: clearance key, GeoIP table, counter store.
+fn shields(config: &Config) -> io::Result<Shields> {
+    let settings = &config.services;
+    let secret = match &settings.challenge.secret {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => random_secret()?,
+    };
+    let key = ClearanceKey::new(&secret)
+        .with_difficulty(settings.challenge.difficulty)
+        .with_clearance_ttl(settings.challenge.clearance_ttl.as_secs());
+    let geoip = match &settings.geoip_csv {
+        None => None,
+        Some((path, text)) => Some(GeoIp::from_csv(text).map_err(|(line, e)| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}:{line}: {e}", path.display()),
+            )
+        })?),
+    };
+    let store = match &settings.rate_limit_store {
+        RateLimitStoreSettings::Memory => {
+            let memory = MemoryStore::new();
+            memory.spawn_sweeper(Duration::from_secs(30));
+            Store::Memory(memory)
+        }
+        RateLimitStoreSettings::Redis {
+            url,
+            timeout,
+            fail_open,
+        } => {
+            let mut redis = RedisConfig::new(url.clone());
+            redis.call_timeout = *timeout;
+            redis.fail_mode = if *fail_open {
+                FailMode::Open
+            } else {
+                FailMode::Closed
+            };
+            Store::Redis(
+                RedisStore::new(redis)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?,
+            )
+        }
+    };
+    Ok(Shields::new(key, geoip, store))
+}
+
+/// 32 bytes from the OS for a per-process clearance key.
+fn random_secret() -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut secret = vec![0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut secret)?;
+    Ok(secret)
+}
+
+/// Starts analytics when enabled: the recording handle and a read connection.
+fn analytics(config: &Config) -> io::Result<Option<(AnalyticsHandle, SqliteStore)>> {
+    let settings = &config.services.analytics;
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let failed = |e: edgeward_analytics::StoreError| io::Error::other(format!("analytics store: {e}"));
+    let store = match &settings.path {
+        Some(path) => SqliteStore::open(path).map_err(failed)?,
+        None => SqliteStore::in_memory().map_err(failed)?,
+    };
+    let reader = store.reader().map_err(failed)?;
+    let options = edgeward_analytics::Options {
+        queue_capacity: settings.queue_capacity,
+        retention: settings.retention,
+        ..Default::default()
+    };
+    let (handle, _writer) = Analytics::start(store, options);
+    Ok(Some((handle, reader)))
 }
 
 async fn accept_loop(server: Arc<Server>, listener: TcpListener) {

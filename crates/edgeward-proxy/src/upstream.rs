@@ -5,6 +5,7 @@
 //! and mapping every origin fault to its catalog error (409 DNS, 502, 504).
 //! Does not build the forwarded request (that is `forward`).
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +28,10 @@ pub struct UpstreamBody {
     rx: Option<mpsc::Receiver<Result<Frame<Bytes>, BodyAborted>>>,
     demand: Option<Arc<tokio::sync::Notify>>,
     exact_len: Option<u64>,
+    /// Frames read ahead by `prefetch`, sent before anything else.
+    replay: VecDeque<Result<Frame<Bytes>, BodyAborted>>,
+    /// The channel already ended during a prefetch.
+    ended: bool,
 }
 
 /// The downstream body ended in an error (the client was too slow, sent garbage, or left).
@@ -48,6 +53,8 @@ impl UpstreamBody {
             rx: None,
             demand: None,
             exact_len: Some(0),
+            replay: VecDeque::new(),
+            ended: false,
         }
     }
 
@@ -61,7 +68,38 @@ impl UpstreamBody {
             rx: Some(rx),
             demand,
             exact_len,
+            replay: VecDeque::new(),
+            ended: false,
         }
+    }
+
+    /// Reads ahead up to `limit` body bytes (for inspection) and returns them; the
+    /// frames are kept and still sent to the origin, so the body is unchanged.
+    pub async fn prefetch(&mut self, limit: usize) -> Bytes {
+        let mut seen = bytes::BytesMut::new();
+        if let Some(demand) = self.demand.take() {
+            demand.notify_one();
+        }
+        let Some(rx) = self.rx.as_mut() else {
+            return Bytes::new();
+        };
+        while seen.len() < limit && !self.ended {
+            match rx.recv().await {
+                None => self.ended = true,
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        let room = limit - seen.len();
+                        seen.extend_from_slice(&data[..data.len().min(room)]);
+                    }
+                    self.replay.push_back(Ok(frame));
+                }
+                Some(Err(e)) => {
+                    self.replay.push_back(Err(e));
+                    break;
+                }
+            }
+        }
+        seen.freeze()
     }
 }
 
@@ -76,14 +114,20 @@ impl Body for UpstreamBody {
         if let Some(demand) = self.demand.take() {
             demand.notify_one();
         }
+        if let Some(frame) = self.replay.pop_front() {
+            return Poll::Ready(Some(frame));
+        }
+        if self.ended {
+            return Poll::Ready(None);
+        }
         match self.rx.as_mut() {
-            None => Poll::Ready(None),
             Some(rx) => rx.poll_recv(cx),
+            None => Poll::Ready(None),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.rx.is_none()
+        self.replay.is_empty() && (self.rx.is_none() || self.ended)
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -138,8 +182,13 @@ impl OriginPool {
                     continue;
                 }
                 let mut sender = idle.sender;
-                let ready = tokio::time::timeout(self.settings.connect_timeout, sender.ready()).await;
-                if let Ok(Ok(())) = ready {
+                // An idle connection is normally ready already: skip arming a timer then.
+                let ready = sender.is_ready()
+                    || matches!(
+                        tokio::time::timeout(self.settings.connect_timeout, sender.ready()).await,
+                        Ok(Ok(()))
+                    );
+                if ready {
                     return Ok(Lease {
                         sender,
                         pool: Arc::clone(self),
@@ -309,14 +358,21 @@ impl Body for OriginBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => {
-                if let Some(lease) = self.lease.take() {
-                    lease.release();
-                }
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            // The last frame of a body of known length ends it: release now, so a
+            // reader that stops at `is_end_stream` needs no extra poll for `None`.
+            Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
+            Poll::Ready(Some(Err(_))) => {
+                self.lease = None;
+                false
             }
-            Poll::Ready(Some(Err(_))) => self.lease = None,
-            _ => {}
+            Poll::Pending => false,
+        };
+        if ended {
+            if let Some(lease) = self.lease.take() {
+                lease.release();
+            }
         }
         polled
     }

