@@ -151,7 +151,13 @@ pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
             error_pages: ErrorPages::default(),
             policy: ZonePolicy::default(),
         }],
-        services: Services::default(),
+        services: Services {
+            admin: Some(AdminSettings {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                token: None,
+            }),
+            ..Services::default()
+        },
     }
 }
 

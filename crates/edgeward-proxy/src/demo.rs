@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 /// Paths worth trying through the proxy, with what each shows.
-pub const TOUR: [(&str, &str); 8] = [
+pub const TOUR: [(&str, &str); 9] = [
     ("/", "a page from the origin (200)"),
     ("/missing", "the origin's own 404, passed through untouched"),
     ("/private", "the origin's own 403, unbranded"),
@@ -27,6 +27,10 @@ pub const TOUR: [(&str, &str); 8] = [
         "any status from the origin, with its required headers",
     ),
     ("/.edgeward/trace", "the edge's own endpoint: what the edge saw"),
+    (
+        "/?q=1'%20OR%20'1'='1",
+        "the managed WAF blocks SQL injection (branded 403 naming the rule)",
+    ),
     (
         "/.edgeward/nope",
         "an edge-generated 404 (branded, with a Ray ID)",

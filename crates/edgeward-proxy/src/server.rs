@@ -104,6 +104,11 @@ impl Bound {
             .collect()
     }
 
+    /// The admin listener's address, when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
     /// The server, to reload or stop it from elsewhere.
     pub fn server(&self) -> Arc<Server> {
         Arc::clone(&self.server)

@@ -67,32 +67,37 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Demo { listen } => serve(0, async move {
-            let origin = demo::spawn_origin(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-            let bound = match listen {
-                Some(addr) => Bound::bind(edgeward_config::demo(addr, origin), None).await?,
-                None => {
-                    let preferred = SocketAddr::from(([127, 0, 0, 1], 8080));
-                    match Bound::bind(edgeward_config::demo(preferred, origin), None).await {
-                        Ok(bound) => bound,
-                        Err(_) => {
-                            let any = SocketAddr::from(([127, 0, 0, 1], 0));
-                            Bound::bind(edgeward_config::demo(any, origin), None).await?
+        Command::Demo { listen } => {
+            serve(0, async move {
+                let origin = demo::spawn_origin(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+                let bound = match listen {
+                    Some(addr) => Bound::bind(edgeward_config::demo(addr, origin), None).await?,
+                    None => {
+                        let preferred = SocketAddr::from(([127, 0, 0, 1], 8080));
+                        match Bound::bind(edgeward_config::demo(preferred, origin), None).await {
+                            Ok(bound) => bound,
+                            Err(_) => {
+                                let any = SocketAddr::from(([127, 0, 0, 1], 0));
+                                Bound::bind(edgeward_config::demo(any, origin), None).await?
+                            }
                         }
                     }
+                };
+                let addr = bound.local_addrs()[0];
+                println!("http://{addr}/");
+                println!("edgeward demo: the proxy serves http://{addr}/ in front of a demo origin at http://{origin}/");
+                println!("Try:");
+                for (path, what) in demo::TOUR {
+                    println!("  http://{addr}{path}  — {what}");
                 }
-            };
-            let addr = bound.local_addrs()[0];
-            println!("http://{addr}/");
-            println!("edgeward demo: the proxy serves http://{addr}/ in front of a demo origin at http://{origin}/");
-            println!("Try:");
-            for (path, what) in demo::TOUR {
-                println!("  http://{addr}{path}  — {what}");
-            }
-            println!("Stop with Ctrl-C.");
-            bound.serve().await;
-            Ok(())
-        }),
+                if let Some(admin) = bound.admin_addr() {
+                    println!("  http://{admin}/  — the analytics dashboard (admin listener; /metrics, /api/totals)");
+                }
+                println!("Stop with Ctrl-C.");
+                bound.serve().await;
+                Ok(())
+            })
+        }
     }
 }
 
@@ -123,6 +128,9 @@ fn check(path: &Path) -> ExitCode {
 fn announce(bound: &Bound) {
     for addr in bound.local_addrs() {
         println!("edgeward listening on http://{addr}/");
+    }
+    if let Some(admin) = bound.admin_addr() {
+        println!("edgeward admin on http://{admin}/ (dashboard, /api/…, /metrics)");
     }
 }
 
