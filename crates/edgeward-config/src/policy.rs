@@ -390,6 +390,8 @@ impl Source<'_> {
         let requests = self.bounded(&r.requests, "requests", 1, 1_000_000_000)?;
         let period = self.duration(&r.period, "period")?;
         let mitigation_timeout = match &r.mitigation_timeout {
+            // Zero is meaningful here: refused only while over the limit, no extra block.
+            Some(d) if crate::parse_duration(&d.get_ref().0).is_ok_and(|t| t.is_zero()) => Duration::ZERO,
             Some(d) => self.duration(d, "mitigation_timeout")?,
             None => period,
         };

@@ -11,6 +11,7 @@ mod limits;
 mod request;
 mod response;
 mod scan;
+mod uri;
 
 pub use body::{BodyDecoder, BodyEvent};
 pub use limits::Limits;
@@ -22,3 +23,4 @@ pub use response::{
     end_head, write_chunk_header, write_header, write_header_u64, write_status_line, DateCache,
     ResponseFraming, CHUNK_END, LAST_CHUNK,
 };
+pub use uri::normalize_path;

@@ -99,6 +99,17 @@ impl RequestHead {
         }
     }
 
+    /// `path_and_query` as a slice of the head's shared buffer (no copy).
+    pub fn path_and_query_shared(&self) -> Bytes {
+        let pq = self.path_and_query();
+        let start = (pq.as_ptr() as usize).checked_sub(self.raw.as_ptr() as usize);
+        match start {
+            Some(start) if start + pq.len() <= self.raw.len() => self.raw.slice(start..start + pq.len()),
+            // The "/" of an absolute-form target without a path is not in the buffer.
+            _ => Bytes::copy_from_slice(pq.as_bytes()),
+        }
+    }
+
     /// The path of the target, without the query.
     pub fn path(&self) -> &str {
         let pq = self.path_and_query();

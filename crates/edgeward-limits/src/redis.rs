@@ -272,11 +272,12 @@ impl RedisStore {
     fn fail(&self, error: &StoreError, policy: &Policy) -> Decision {
         let inner = &*self.inner;
         inner.failures.fetch_add(1, Ordering::Relaxed);
-        inner.degraded.store(true, Ordering::Relaxed);
+        // The first failure of a new outage is logged at once; repeats at most every LOG_EVERY_MS.
+        let new_outage = !inner.degraded.swap(true, Ordering::Relaxed);
         inner.unlogged.fetch_add(1, Ordering::Relaxed);
         let now = now_ms();
         let last = inner.last_log_ms.load(Ordering::Relaxed);
-        let due = now.saturating_sub(last) >= LOG_EVERY_MS;
+        let due = new_outage || now.saturating_sub(last) >= LOG_EVERY_MS;
         if due
             && inner
                 .last_log_ms

@@ -146,6 +146,7 @@ impl AccessRecord {
                 method = %self.method,
                 host = %self.host,
                 path = %self.path,
+                query = %self.query,
                 zone = self.zone.as_deref().unwrap_or("-"),
                 status = self.status,
                 origin_status = self.origin_status,
@@ -155,6 +156,8 @@ impl AccessRecord {
                 bytes_in = self.bytes_in,
                 bytes_out = self.body_bytes,
                 duration_ms = format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
+                user_agent = %self.user_agent,
+                referer = %self.referer,
             );
         }
         if let Some(analytics) = analytics {
@@ -174,8 +177,8 @@ impl AccessRecord {
                 origin_status: self.origin_status,
                 source: Source::from_name(source).unwrap_or(Source::Edge),
                 rule_id,
-                request_id: self.request_id.to_string(),
-                client_ip: self.peer.ip().to_string(),
+                request_id: self.request_id.as_str().to_owned(),
+                client_ip: client_ip_text(self.peer.ip()),
                 user_agent: self.user_agent,
                 referer: self.referer,
                 bytes_in: self.bytes_in,
@@ -185,6 +188,13 @@ impl AccessRecord {
             });
         }
     }
+}
+
+/// The client address as text, without `Display`'s formatting machinery.
+fn client_ip_text(ip: std::net::IpAddr) -> String {
+    let mut text = String::with_capacity(15);
+    crate::forward::write_ip(&mut text, ip);
+    text
 }
 
 /// The analytics name of an error source.

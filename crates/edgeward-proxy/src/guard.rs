@@ -170,10 +170,21 @@ pub async fn check(
 
     // The rules language reads borrowed fields that cannot cross an await:
     // custom rules and rate-limit matching are decided here, synchronously.
-    let (path, query) = head
+    let (raw_path, query) = head
         .path_and_query()
         .split_once('?')
         .unwrap_or((head.path_and_query(), ""));
+    // Decisions see the normalised path (the origin resolves `/%61dmin` and `/x/../admin`
+    // to `/admin` too); the WAF also sees the raw one, where encoding tricks are evidence.
+    let normalized = edgeward_http::normalize_path(raw_path);
+    let path: &str = &normalized;
+    let cleared_rules = zone
+        .policy
+        .rules
+        .rules()
+        .iter()
+        .any(|r| matches!(r.action, Action::Challenge))
+        && cleared();
     let (decision, limited) = {
         let headers = Headers(head);
         let fields = edgeward_rules::Request {
@@ -193,10 +204,13 @@ pub async fn check(
         let mut decision = None;
         if !skipped.contains(Phase::CustomRules) {
             let mut logged = None;
-            let verdict = zone.policy.rules.evaluate(&fields, &mut |rule| {
-                tracing::info!(target: "edgeward::rules", rule = %rule.id, "rule matched (log)");
-                logged = Some(rule.id.clone());
-            });
+            let verdict = zone
+                .policy
+                .rules
+                .evaluate_cleared(&fields, cleared_rules, &mut |rule| {
+                    tracing::info!(target: "edgeward::rules", rule = %rule.id, "rule matched (log)");
+                    logged = Some(rule.id.clone());
+                });
             passed.logged_rule = passed.logged_rule.take().or(logged);
             for phase in verdict.skipped.iter() {
                 skipped.insert(phase);
@@ -221,7 +235,6 @@ pub async fn check(
     if let Some(rule) = decision {
         match &rule.action {
             Action::Allow => passed.logged_rule = Some(rule.id.clone()),
-            Action::Challenge if cleared() => {}
             other => return Err(rule_stop(other, &rule.id, head)),
         }
     }
@@ -243,7 +256,7 @@ pub async fn check(
             bytes::Bytes::new()
         };
         let input = WafInput {
-            path,
+            path: raw_path,
             query,
             headers: &header_list,
             body: inspect_body.then_some((content_type, &prefix[..])),
@@ -274,11 +287,7 @@ pub async fn check(
     }
 
     // Basic-auth paths (not skippable: they are access control, not threat detection).
-    if let Some((_, auth)) = guard
-        .auth
-        .iter()
-        .find(|(prefix, _)| path.starts_with(prefix.as_str()))
-    {
+    if let Some((_, auth)) = guard.auth.iter().find(|(prefix, _)| under_prefix(path, prefix)) {
         let header = head.header("authorization");
         match auth.check(header) {
             AuthResult::Ok => {}
@@ -369,6 +378,15 @@ fn rate_key(rule: &RateLimitRule, fields: &edgeward_rules::Request<'_>, head: &R
         }
     }
     key
+}
+
+/// Whether `path` is `prefix` or below it, segment-wise (`/private` covers
+/// `/private` and `/private/x`, not `/privateer`).
+fn under_prefix(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'),
+        None => false,
+    }
 }
 
 fn cookie<'a>(header: &'a str, name: &str) -> &'a str {

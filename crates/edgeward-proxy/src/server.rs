@@ -15,6 +15,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use edgeward_config::Config;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{watch, Notify};
 
 use edgeward_analytics::{AdminState, Analytics, AnalyticsHandle, SqliteStore};
@@ -42,6 +43,7 @@ pub struct Bound {
     server: Arc<Server>,
     listeners: Vec<TcpListener>,
     admin: Option<(TcpListener, AdminState)>,
+    signals: Signals,
 }
 
 impl Bound {
@@ -54,7 +56,7 @@ impl Bound {
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
             listeners.push(listener);
         }
-        let shields = Arc::new(shields(&config)?);
+        let shields = Arc::new(shields(&config).await?);
         let (analytics, reader) = match analytics(&config)? {
             Some((handle, reader)) => (Some(handle), Some(reader)),
             None => (None, None),
@@ -93,6 +95,7 @@ impl Bound {
             server,
             listeners,
             admin,
+            signals: Signals::install()?,
         })
     }
 
@@ -127,7 +130,7 @@ impl Bound {
                 }
             });
         }
-        signals(&server).await;
+        signals(&server, self.signals).await;
         server.drain().await;
         if let Some(analytics) = &server.analytics {
             analytics.close().await;
@@ -196,7 +199,7 @@ impl Server {
 }
 
 /// The process-wide protection state: clearance key, GeoIP table, counter store.
-fn shields(config: &Config) -> io::Result<Shields> {
+async fn shields(config: &Config) -> io::Result<Shields> {
     let settings = &config.services;
     let secret = match &settings.challenge.secret {
         Some(secret) => secret.as_bytes().to_vec(),
@@ -232,13 +235,22 @@ fn shields(config: &Config) -> io::Result<Shields> {
             } else {
                 FailMode::Closed
             };
-            Store::Redis(
-                RedisStore::new(redis)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?,
-            )
+            Store::Redis(redis_store(redis).await?)
         }
     };
     Ok(Shields::new(key, geoip, store))
+}
+
+/// Connects to Redis before serving, so the first decisions are real ones;
+/// when Redis is down at start, serves anyway (the store reconnects by itself).
+async fn redis_store(config: RedisConfig) -> io::Result<RedisStore> {
+    match RedisStore::connect(config.clone()).await {
+        Ok(store) => Ok(store),
+        Err(e) => {
+            tracing::warn!(error = %e, url = %config.url, "rate-limit store not reachable at start; will keep trying");
+            RedisStore::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+        }
+    }
 }
 
 /// 32 bytes from the OS for a per-process clearance key.
@@ -314,28 +326,36 @@ impl Drop for ActiveGuard {
     }
 }
 
+/// The signals a server handles, installed at bind time so that none that
+/// arrives after the listening address is announced takes its default action.
+struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn install() -> io::Result<Signals> {
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
 /// Handles signals until one asks to stop.
-async fn signals(server: &Server) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        std::future::pending::<()>().await;
-        return;
-    };
+async fn signals(server: &Server, mut signals: Signals) {
     let mut stopped = server.shutdown.subscribe();
     loop {
         tokio::select! {
-            _ = hup.recv() => {
+            _ = signals.hup.recv() => {
                 if let Err(e) = server.reload() {
                     tracing::error!(error = %e, "reload rejected; the previous configuration keeps serving");
                 }
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = signals.term.recv() => break,
+            _ = signals.int.recv() => break,
             _ = stopped.wait_for(|s| *s) => break,
         }
     }

@@ -282,6 +282,18 @@ impl RuleSet {
     /// (and a skip of CustomRules ends rule evaluation), the first terminating action ends
     /// evaluation. `Allow` ends evaluation and skips every phase.
     pub fn evaluate<'r>(&'r self, req: &Request<'_>, logged: &mut impl FnMut(&'r Rule)) -> Verdict<'r> {
+        self.evaluate_cleared(req, false, logged)
+    }
+
+    /// Like [`RuleSet::evaluate`], but when the client already holds a valid challenge
+    /// clearance (`cleared`), a matching `Challenge` rule is satisfied and evaluation goes on
+    /// to the later rules instead of ending there.
+    pub fn evaluate_cleared<'r>(
+        &'r self,
+        req: &Request<'_>,
+        cleared: bool,
+        logged: &mut impl FnMut(&'r Rule),
+    ) -> Verdict<'r> {
         let mut skipped = PhaseSet::EMPTY;
         for rule in &self.rules {
             if !rule.expr.eval(req) {
@@ -309,6 +321,7 @@ impl RuleSet {
                         };
                     }
                 }
+                Action::Challenge if cleared => {}
                 Action::Block
                 | Action::Challenge
                 | Action::LegalBlock { .. }

@@ -242,3 +242,21 @@ fn phases_parse_from_config_names() {
     let s: PhaseSet = [Phase::Waf, Phase::IpRules].into_iter().collect();
     assert!(s.contains(Phase::Waf) && s.contains(Phase::IpRules) && !s.contains(Phase::RateLimit));
 }
+
+#[test]
+fn a_cleared_challenge_lets_evaluation_reach_later_rules() {
+    let set = RuleSet::new(vec![
+        rule("challenge", ALWAYS, Action::Challenge),
+        rule("block", ALWAYS, Action::Block),
+    ]);
+    let req = base(&[]);
+    let uncleared = set.evaluate_cleared(&req, false, &mut |_| {});
+    assert_eq!(decision(&uncleared), Some("challenge"));
+    let cleared = set.evaluate_cleared(&req, true, &mut |_| {});
+    assert_eq!(decision(&cleared), Some("block"));
+    let only_challenge = RuleSet::new(vec![rule("challenge", ALWAYS, Action::Challenge)]);
+    assert_eq!(
+        decision(&only_challenge.evaluate_cleared(&req, true, &mut |_| {})),
+        None
+    );
+}

@@ -263,7 +263,7 @@ fn zone_error_pages_and_origin_404_interception() {
         "intercepted: {}",
         resp.text()
     );
-    edge.wait_for_log("path=/gone-page zone=\"test\" status=404 origin_status=404");
+    edge.wait_for_log("path=/gone-page query= zone=\"test\" status=404 origin_status=404");
 }
 
 #[test]

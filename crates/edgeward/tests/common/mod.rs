@@ -2,6 +2,8 @@
 //! raw-TCP test origin, and a small HTTP/1.1 response reader for exact-byte tests.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
