@@ -285,36 +285,23 @@ async fn to_origin(
             let Some(sending) = request.take() else {
                 return Err(last_error);
             };
-            // Without a body the request can be rebuilt for a retry.
-            let retry_copy = bodiless_copy(&sending);
+            // Without a body the request can be rebuilt for a retry (only then: building
+            // a copy up front would cost a header-map clone on every request).
+            let bodiless = http_body::Body::is_end_stream(sending.body());
             match lease.send(sending, settings.response_timeout).await {
                 Ok((resp, lease)) => return Ok(origin_reply(resp, lease)),
                 Err(failure) => {
                     tracing::debug!(origin = %pool.origin(), error = ?failure.error, "origin request failed");
-                    match retry_copy {
-                        Some(copy) if failure.retryable && !fresh => {
-                            request = Some(copy);
-                            fresh = true;
-                        }
-                        _ => return Err(failure.error),
+                    if !(bodiless && failure.retryable && !fresh) {
+                        return Err(failure.error);
                     }
+                    request = Some(upstream_request(req.head, &forwarding, UpstreamBody::empty())?);
+                    fresh = true;
                 }
             }
         }
     }
     Err(last_error)
-}
-
-fn bodiless_copy(req: &http::Request<UpstreamBody>) -> Option<http::Request<UpstreamBody>> {
-    use http_body::Body;
-    if !req.body().is_end_stream() {
-        return None;
-    }
-    let mut copy = http::Request::new(UpstreamBody::empty());
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.headers_mut() = req.headers().clone();
-    Some(copy)
 }
 
 fn origin_reply(resp: http::Response<hyper::body::Incoming>, lease: crate::upstream::Lease) -> OriginReply {
