@@ -70,7 +70,13 @@ pub fn authorize(loopback: bool, token: Option<&str>, authorization: Option<&[u8
             AuthDecision::Deny
         };
     };
-    let presented = authorization.and_then(|v| v.strip_prefix(b"Bearer "));
+    // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+    let presented = authorization.and_then(|v| {
+        let (scheme, rest) = v.split_at(v.iter().position(|&b| b == b' ')?);
+        scheme
+            .eq_ignore_ascii_case(b"Bearer")
+            .then(|| rest.trim_ascii_start())
+    });
     match presented {
         Some(p) if constant_time_eq(p, token.as_bytes()) => AuthDecision::Allow,
         _ => AuthDecision::Deny,
@@ -129,6 +135,12 @@ pub async fn serve_admin(listener: TcpListener, state: AdminState) -> io::Result
 type Reply = Response<Full<Bytes>>;
 
 async fn handle(req: Request<Incoming>, state: &AdminState, loopback: bool) -> Reply {
+    // The dashboard page itself holds no data (its script fetches the API with the token
+    // from the URL fragment), and a browser cannot add a header when opening a URL.
+    let page = matches!(req.uri().path(), "/" | "/dashboard");
+    if page && req.method() == Method::GET {
+        return body(StatusCode::OK, "text/html; charset=utf-8", DASHBOARD_HTML);
+    }
     let auth = req
         .headers()
         .get(header::AUTHORIZATION)

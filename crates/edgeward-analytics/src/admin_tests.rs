@@ -35,6 +35,15 @@ fn configured_token_is_required_everywhere() {
             authorize(loopback, Some("s3cret"), Some(b"Bearer s3cret")),
             AuthDecision::Allow
         );
+        // RFC 9110 §11.1: the scheme is case-insensitive; the token is not.
+        assert_eq!(
+            authorize(loopback, Some("s3cret"), Some(b"bearer s3cret")),
+            AuthDecision::Allow
+        );
+        assert_eq!(
+            authorize(loopback, Some("s3cret"), Some(b"BEARER S3CRET")),
+            AuthDecision::Deny
+        );
     }
 }
 

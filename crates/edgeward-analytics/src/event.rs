@@ -47,6 +47,54 @@ pub struct Event {
     pub origin_duration_us: Option<u64>,
 }
 
+impl Event {
+    /// Whether this is a routine request, stored only as a count (see [`is_routine`]).
+    pub fn is_routine(&self) -> bool {
+        is_routine(self.source, self.rule_id.is_some(), self.status)
+    }
+
+    /// The compact form of this event, as a rollup counts it.
+    pub fn as_routine(&self) -> RoutineRequest<'_> {
+        RoutineRequest {
+            time_ms: self.time_ms,
+            zone: &self.zone,
+            status: self.status,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            duration_us: self.duration_us,
+            origin_duration_us: self.origin_duration_us,
+        }
+    }
+}
+
+/// Whether a request is routine: the origin answered it below 400 and no rule was involved.
+///
+/// Routine requests are the bulk of traffic and every query needs them only as counts, so
+/// they are stored as rollups ([`crate::rollup`]); everything else is stored in full.
+pub fn is_routine(source: Source, has_rule: bool, status: u16) -> bool {
+    source == Source::Origin && !has_rule && (100..400).contains(&status)
+}
+
+/// A routine request in compact form: only what its rollup and the metrics need, borrowed.
+/// The source is always [`Source::Origin`] and no rule is involved (see [`is_routine`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutineRequest<'a> {
+    /// When the request was recorded, in Unix milliseconds.
+    pub time_ms: i64,
+    /// The zone that matched the host.
+    pub zone: &'a str,
+    /// The status sent to the client (100–399).
+    pub status: u16,
+    /// Bytes read from the client for this request.
+    pub bytes_in: u64,
+    /// Bytes written to the client for this response.
+    pub bytes_out: u64,
+    /// Time from the first request byte to the last response byte, in microseconds.
+    pub duration_us: u64,
+    /// Time spent waiting on the origin, in microseconds, when measured.
+    pub origin_duration_us: Option<u64>,
+}
+
 /// The stage of the pipeline that decided a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -161,6 +209,21 @@ mod tests {
         }
         assert_eq!(Source::ClientClosed.as_str(), "client_closed");
         assert_eq!(Source::from_name("nope"), None);
+    }
+
+    #[test]
+    fn routine_means_origin_below_400_without_a_rule() {
+        assert!(is_routine(Source::Origin, false, 200));
+        assert!(is_routine(Source::Origin, false, 304));
+        assert!(!is_routine(Source::Origin, false, 404));
+        assert!(!is_routine(Source::Origin, false, 500));
+        assert!(
+            !is_routine(Source::Origin, true, 200),
+            "a logged rule keeps detail"
+        );
+        assert!(!is_routine(Source::Challenge, false, 200));
+        assert!(!is_routine(Source::ClientClosed, false, 499));
+        assert!(!is_routine(Source::Origin, false, 0));
     }
 
     #[test]

@@ -7,12 +7,13 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use crate::event::{status_class, status_class_index, Event, Source};
+use crate::event::{status_class, status_class_index, Event, RoutineRequest, Source};
 
 /// Histogram upper bounds in microseconds (1 ms … 10 s); `+Inf` follows.
 const BUCKETS_US: [u64; 13] = [
@@ -77,9 +78,34 @@ impl ZoneMetrics {
     }
 }
 
+/// FNV-1a: zone names are short and come from the config, so the hot path's lookup needs
+/// neither SipHash's cost nor its flooding resistance.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type ZoneTable = HashMap<String, Arc<ZoneMetrics>, BuildHasherDefault<Fnv>>;
+
 /// Every metric the analytics crate exports.
 pub struct Metrics {
-    zones: ArcSwap<HashMap<String, Arc<ZoneMetrics>>>,
+    zones: ArcSwap<ZoneTable>,
     /// Serialises adding zones; never held on the hot path of a known zone.
     adding: Mutex<()>,
     dropped: AtomicU64,
@@ -89,7 +115,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            zones: ArcSwap::from_pointee(HashMap::new()),
+            zones: ArcSwap::from_pointee(ZoneTable::default()),
             adding: Mutex::new(()),
             dropped: AtomicU64::new(0),
             written: AtomicU64::new(0),
@@ -100,19 +126,39 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts `event` in the request counter and latency histograms.
     pub fn observe(&self, event: &Event) {
-        let zone = self.zone(&event.zone);
-        zone.requests[status_class_index(event.status)][event.source.index()].fetch_add(1, Relaxed);
-        zone.duration.observe(event.duration_us);
-        if let Some(us) = event.origin_duration_us {
-            zone.origin_duration.observe(us);
-        }
+        self.count(
+            &event.zone,
+            event.status,
+            event.source,
+            event.duration_us,
+            event.origin_duration_us,
+        );
     }
 
-    fn zone(&self, name: &str) -> Arc<ZoneMetrics> {
-        if let Some(z) = self.zones.load().get(name) {
-            return Arc::clone(z);
+    /// [`Metrics::observe`] for a routine request (source `origin`).
+    pub fn observe_routine(&self, r: &RoutineRequest<'_>) {
+        self.count(
+            r.zone,
+            r.status,
+            Source::Origin,
+            r.duration_us,
+            r.origin_duration_us,
+        );
+    }
+
+    fn count(&self, zone: &str, status: u16, source: Source, duration_us: u64, origin_us: Option<u64>) {
+        let observe = |zone: &ZoneMetrics| {
+            zone.requests[status_class_index(status)][source.index()].fetch_add(1, Relaxed);
+            zone.duration.observe(duration_us);
+            if let Some(us) = origin_us {
+                zone.origin_duration.observe(us);
+            }
+        };
+        // The common case borrows from the loaded table: no reference count is touched.
+        if let Some(z) = self.zones.load().get(zone) {
+            return observe(z);
         }
-        self.add_zone(name)
+        observe(&self.add_zone(zone));
     }
 
     #[cold]

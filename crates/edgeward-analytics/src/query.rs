@@ -1,6 +1,9 @@
 //! Read queries over stored events: the numbers behind the API and the dashboard.
 //!
-//! Owns the SQL of each question (status codes over time, 4xx share, broken links, security
+//! Questions about every request (status over time, status counts, 4xx share, totals) sum
+//! the `counted` view, detail rows and rollups alike; questions about 404 paths, security
+//! stages and rate limiting read detail rows only, which hold every such event (routine
+//! requests are below 400 and decided by the origin). Owns the SQL of each question (status codes over time, 4xx share, broken links, security
 //! events, rate limiting, totals) and the shapes of the answers. Every query takes a
 //! [`Filter`] (zone and half-open time range `[from_ms, to_ms)`). Does not own the schema
 //! ([`crate::store`]) or how answers reach HTTP ([`crate::admin`]).
@@ -158,7 +161,7 @@ impl SqliteStore {
         params.push(Value::Integer(width));
         let w = params.len();
         let sql = format!(
-            "SELECT (time_ms / ?{w}) * ?{w} AS b, status / 100 AS c, COUNT(*) FROM events {cond}
+            "SELECT (time_ms / ?{w}) * ?{w} AS b, status / 100 AS c, SUM(n) FROM counted {cond}
              GROUP BY b, c ORDER BY b, c"
         );
         let mut stmt = self.conn().prepare(&sql)?;
@@ -179,7 +182,7 @@ impl SqliteStore {
     /// Requests per status, lowest status first.
     pub fn status_counts(&self, filter: &Filter<'_>) -> Result<Vec<StatusCount>, StoreError> {
         let (cond, params) = filter.where_clause(&[]);
-        let sql = format!("SELECT status, COUNT(*) FROM events {cond} GROUP BY status ORDER BY status");
+        let sql = format!("SELECT status, SUM(n) FROM counted {cond} GROUP BY status ORDER BY status");
         let mut stmt = self.conn().prepare(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
             Ok(StatusCount {
@@ -193,7 +196,7 @@ impl SqliteStore {
     /// The fraction of requests answered 4xx (0.0 when there are none).
     pub fn share_4xx(&self, filter: &Filter<'_>) -> Result<f64, StoreError> {
         let (cond, params) = filter.where_clause(&[]);
-        let sql = format!("SELECT COUNT(*), COALESCE(SUM(status BETWEEN 400 AND 499), 0) FROM events {cond}");
+        let sql = format!("SELECT COALESCE(SUM(n), 0), COALESCE(SUM((status BETWEEN 400 AND 499) * n), 0) FROM counted {cond}");
         let (all, four): (u64, u64) =
             self.conn()
                 .query_row(&sql, rusqlite::params_from_iter(params), |r| {
@@ -296,7 +299,7 @@ impl SqliteStore {
     pub fn totals(&self, filter: &Filter<'_>) -> Result<Totals, StoreError> {
         let (cond, params) = filter.where_clause(&[]);
         let sql = format!(
-            "SELECT source, COUNT(*) AS n FROM events {cond} GROUP BY source ORDER BY n DESC, source"
+            "SELECT source, SUM(n) AS total FROM counted {cond} GROUP BY source ORDER BY total DESC, source"
         );
         let mut stmt = self.conn().prepare(&sql)?;
         let by_source: Vec<SourceCount> = stmt

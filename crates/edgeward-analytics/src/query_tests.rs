@@ -170,3 +170,116 @@ fn filters_restrict_zone_and_half_open_time_range() {
     assert_eq!(s.totals(&both).unwrap().requests, 0);
     assert!(s.security_events(&both).unwrap().is_empty());
 }
+
+/// The sample mix stored the way the writer stores it: routine events as rollups.
+fn rolled_up_store() -> SqliteStore {
+    let rollups = crate::rollup::Rollups::default();
+    let mut store = SqliteStore::in_memory().unwrap();
+    let (routine, details): (Vec<_>, Vec<_>) =
+        sample::events(BASE_MS).into_iter().partition(|e| e.is_routine());
+    for e in &routine {
+        assert!(rollups.add(&e.as_routine()));
+    }
+    assert_eq!(
+        store.insert_rollups(&rollups.take()).unwrap(),
+        routine.len() as u64
+    );
+    store.insert_batch(&details).unwrap();
+    assert_eq!(store.detail_count().unwrap(), details.len() as u64);
+    store
+}
+
+#[test]
+fn rollups_answer_every_query_exactly_as_detail_rows_do() {
+    let (full, rolled) = (store(), rolled_up_store());
+    assert_eq!(rolled.count().unwrap(), sample::TOTAL);
+    let second = Duration::from_secs(1);
+    let minute = Duration::from_secs(60);
+    // Boundaries inside a second and between two events of the same rollup second.
+    let filters = [
+        ALL,
+        Filter {
+            zone: Some("shop.example"),
+            ..ALL
+        },
+        Filter {
+            zone: Some("blog.example"),
+            ..ALL
+        },
+        Filter {
+            from_ms: Some(BASE_MS + 2_500),
+            to_ms: Some(BASE_MS + 61_001),
+            ..ALL
+        },
+        Filter {
+            from_ms: Some(BASE_MS + 500),
+            to_ms: Some(BASE_MS + 999),
+            ..ALL
+        },
+        Filter {
+            zone: Some("shop.example"),
+            from_ms: Some(BASE_MS + 60_250),
+            to_ms: None,
+        },
+    ];
+    for f in &filters {
+        assert_eq!(full.totals(f).unwrap(), rolled.totals(f).unwrap(), "{f:?}");
+        assert_eq!(
+            full.status_counts(f).unwrap(),
+            rolled.status_counts(f).unwrap(),
+            "{f:?}"
+        );
+        assert_eq!(full.share_4xx(f).unwrap(), rolled.share_4xx(f).unwrap(), "{f:?}");
+        for b in [second, minute] {
+            assert_eq!(
+                full.status_over_time(f, b).unwrap(),
+                rolled.status_over_time(f, b).unwrap(),
+                "{f:?} {b:?}"
+            );
+            assert_eq!(
+                full.rate_limited(f, b).unwrap(),
+                rolled.rate_limited(f, b).unwrap()
+            );
+        }
+        assert_eq!(
+            full.top_404(f, 10).unwrap(),
+            rolled.top_404(f, 10).unwrap(),
+            "{f:?}"
+        );
+        assert_eq!(
+            full.security_events(f).unwrap(),
+            rolled.security_events(f).unwrap()
+        );
+    }
+}
+
+#[test]
+fn retention_deletes_rollups_too() {
+    let mut s = rolled_up_store();
+    s.delete_before(BASE_MS + 120_000).unwrap();
+    let left: u64 = sample::events(BASE_MS)
+        .iter()
+        .filter(|e| e.time_ms >= BASE_MS + 120_000)
+        .count() as u64;
+    assert_eq!(s.count().unwrap(), left);
+    assert_eq!(s.totals(&ALL).unwrap().requests, left);
+}
+
+#[test]
+fn rollup_rows_with_the_same_key_add_up() {
+    let rollups = crate::rollup::Rollups::default();
+    let e = &sample::events(BASE_MS)[0];
+    rollups.add(&e.as_routine());
+    let taken = rollups.take();
+    let mut s = SqliteStore::in_memory().unwrap();
+    s.insert_rollups(&taken).unwrap();
+    s.insert_rollups(&taken).unwrap();
+    assert_eq!(s.count().unwrap(), 2);
+    assert_eq!(
+        s.status_counts(&ALL).unwrap(),
+        vec![StatusCount {
+            status: 200,
+            count: 2
+        }]
+    );
+}

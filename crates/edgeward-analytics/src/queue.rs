@@ -1,27 +1,30 @@
-//! Getting events off the hot path: a bounded queue in front of a writer thread.
+//! Getting events off the hot path: rollups and a bounded queue in front of a writer thread.
 //!
-//! Owns [`AnalyticsHandle::record`] (count in metrics, then `try_send`; a full queue drops the
-//! event and counts it, never blocks), the writer thread that stores batches in one transaction
-//! each and applies retention, drop reports in the log, and flushing on shutdown. Does not own
-//! the SQL ([`crate::store`]) or the metric layout ([`crate::metrics`]).
+//! Owns [`AnalyticsHandle::record`]: count in metrics, then a routine request is added to the
+//! in-memory [`Rollups`] (no copy, no message) and any other event is `try_send`-ed to the
+//! queue (a full queue drops the event and counts it, never blocks). Owns the writer thread
+//! that stores detail batches in one transaction each, writes the rollups every flush
+//! interval, applies retention, reports drops in the log, and flushes on shutdown. Does not
+//! own the SQL ([`crate::store`]) or the metric layout ([`crate::metrics`]).
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::event::Event;
+use crate::event::{Event, RoutineRequest};
 use crate::metrics::Metrics;
+use crate::rollup::{self, Rollups, ZoneRollup};
 use crate::store::SqliteStore;
 
 /// How the queue and writer behave.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Events the queue holds before `record` starts dropping.
+    /// Detail events the queue holds before `record` starts dropping.
     pub queue_capacity: usize,
-    /// Events written per transaction, at most.
+    /// Detail events written per transaction, at most.
     pub batch_size: usize,
-    /// The longest an event waits in a partial batch.
+    /// The longest an event waits in a partial batch, and how often rollups are written.
     pub flush_interval: Duration,
     /// Events older than this are deleted.
     pub retention: Duration,
@@ -60,11 +63,11 @@ impl Analytics {
     /// which hands the store back once the handle is closed (or every clone dropped).
     pub fn start(store: SqliteStore, opts: Options) -> (AnalyticsHandle, JoinHandle<SqliteStore>) {
         let (tx, rx) = mpsc::sync_channel(opts.queue_capacity.max(1));
-        let metrics = Arc::new(Metrics::default());
+        let shared = Arc::new(Shared::default());
         let writer = Writer {
             store,
             rx,
-            metrics: Arc::clone(&metrics),
+            shared: Arc::clone(&shared),
             batch: Vec::with_capacity(opts.batch_size.max(1)),
             opts,
         };
@@ -72,42 +75,62 @@ impl Analytics {
             .name("edgeward-analytics".to_owned())
             .spawn(move || writer.run())
             .expect("spawning the analytics writer thread");
-        (AnalyticsHandle { tx, metrics }, thread)
+        (AnalyticsHandle { tx, shared }, thread)
     }
+}
+
+/// What the handles and the writer share.
+#[derive(Default)]
+struct Shared {
+    metrics: Metrics,
+    rollups: Rollups,
 }
 
 /// Records events; cheap to clone, safe to share across tasks.
 #[derive(Clone)]
 pub struct AnalyticsHandle {
     tx: SyncSender<Message>,
-    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
 }
 
 impl AnalyticsHandle {
-    /// Counts `event` in metrics and queues it for storage; never blocks. When the queue is
-    /// full the event is dropped and counted in [`AnalyticsHandle::dropped`].
+    /// Counts `event` in metrics and stores it: a routine one in the rollups, any other is
+    /// queued in full. Never blocks: when the queue is full (or the writer has stopped) the
+    /// event is dropped and counted in [`AnalyticsHandle::dropped`].
     pub fn record(&self, event: Event) {
-        self.metrics.observe(&event);
+        if event.is_routine() {
+            return self.record_routine(&event.as_routine());
+        }
+        self.shared.metrics.observe(&event);
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
             self.tx.try_send(Message::Event(event))
         {
-            self.metrics.add_dropped(1);
+            self.shared.metrics.add_dropped(1);
+        }
+    }
+
+    /// Counts a routine request (see [`crate::event::is_routine`]) in metrics and its rollup;
+    /// the cheap form of [`AnalyticsHandle::record`] for callers that know it is routine.
+    pub fn record_routine(&self, request: &RoutineRequest<'_>) {
+        self.shared.metrics.observe_routine(request);
+        if !self.shared.rollups.add(request) {
+            self.shared.metrics.add_dropped(1);
         }
     }
 
     /// Events dropped so far (queue full, writer gone, or a failed write).
     pub fn dropped(&self) -> u64 {
-        self.metrics.dropped()
+        self.shared.metrics.dropped()
     }
 
-    /// Events written to the store so far.
+    /// Events written to the store so far (routine ones once their rollup is written).
     pub fn written(&self) -> u64 {
-        self.metrics.written()
+        self.shared.metrics.written()
     }
 
     /// The in-memory metrics.
     pub fn metrics(&self) -> &Metrics {
-        &self.metrics
+        &self.shared.metrics
     }
 
     /// Waits until every event recorded before this call is written.
@@ -145,7 +168,7 @@ fn send_and_wait(tx: &SyncSender<Message>, make: fn(mpsc::Sender<()>) -> Message
 struct Writer {
     store: SqliteStore,
     rx: Receiver<Message>,
-    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
     batch: Vec<Event>,
     opts: Options,
 }
@@ -166,7 +189,8 @@ impl Writer {
             }
             if now >= next_flush {
                 self.write_batch();
-                drops.report(self.metrics.dropped(), now);
+                self.write_rollups(self.shared.rollups.take());
+                drops.report(self.shared.metrics.dropped(), now);
                 next_flush = now + flush_every;
             }
             let wait = next_flush.min(next_retention).saturating_duration_since(now);
@@ -179,23 +203,30 @@ impl Writer {
                 }
                 Ok(Message::Flush(ack)) => {
                     self.write_batch();
+                    self.write_rollups(self.shared.rollups.take());
                     let _ = ack.send(());
                 }
                 Ok(Message::Close(ack)) => {
-                    self.write_batch();
-                    drops.report_final(self.metrics.dropped());
+                    self.finish(&mut drops);
                     let _ = ack.send(());
                     break;
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
-                    self.write_batch();
-                    drops.report_final(self.metrics.dropped());
+                    self.finish(&mut drops);
                     break;
                 }
             }
         }
         self.store
+    }
+
+    /// Writes what is queued and tallied, and stops the rollups: later routine requests are
+    /// counted as dropped (the queue's disconnect does the same for detail events).
+    fn finish(&mut self, drops: &mut DropReport) {
+        self.write_batch();
+        self.write_rollups(self.shared.rollups.close());
+        drops.report_final(self.shared.metrics.dropped());
     }
 
     fn write_batch(&mut self) {
@@ -204,13 +235,27 @@ impl Writer {
         }
         let n = self.batch.len() as u64;
         match self.store.insert_batch(&self.batch) {
-            Ok(_) => self.metrics.add_written(n),
+            Ok(_) => self.shared.metrics.add_written(n),
             Err(error) => {
-                self.metrics.add_dropped(n);
+                self.shared.metrics.add_dropped(n);
                 tracing::error!(%error, events = n, "analytics: writing a batch failed; events dropped");
             }
         }
         self.batch.clear();
+    }
+
+    fn write_rollups(&mut self, zones: Vec<ZoneRollup>) {
+        if zones.is_empty() {
+            return;
+        }
+        match self.store.insert_rollups(&zones) {
+            Ok(n) => self.shared.metrics.add_written(n),
+            Err(error) => {
+                let n = rollup::total(&zones);
+                self.shared.metrics.add_dropped(n);
+                tracing::error!(%error, events = n, "analytics: writing rollups failed; events dropped");
+            }
+        }
     }
 
     fn apply_retention(&mut self) {
@@ -278,15 +323,50 @@ mod tests {
         SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
     }
 
+    /// The sample events stored in full (not routine), which go through the queue.
+    fn details(base_ms: i64) -> Vec<Event> {
+        sample::events(base_ms)
+            .into_iter()
+            .filter(|e| !e.is_routine())
+            .collect()
+    }
+
+    #[test]
+    fn routine_events_are_rolled_up_and_the_rest_kept_in_full() {
+        let store = SqliteStore::in_memory().unwrap();
+        let reader = store.reader().unwrap();
+        // A queue of one: routine events must not need it.
+        let (handle, writer) = Analytics::start(store, opts(1, 1_000));
+        let events = sample::events(now_ms());
+        let routine = events.iter().filter(|e| e.is_routine()).count() as u64;
+        assert_eq!(routine, 50);
+        for e in events.iter().filter(|e| e.is_routine()) {
+            handle.record_routine(&e.as_routine());
+        }
+        handle.record(details(now_ms()).remove(0));
+        handle.flush_blocking();
+        assert_eq!((handle.written(), handle.dropped()), (routine + 1, 0));
+        assert_eq!(reader.count().unwrap(), routine + 1);
+        assert_eq!(
+            reader.detail_count().unwrap(),
+            1,
+            "routine events have no rows of their own"
+        );
+        handle.close_blocking();
+        handle.record_routine(&events[0].as_routine());
+        assert_eq!(handle.dropped(), 1, "routine events after close count as dropped");
+        assert_eq!(writer.join().unwrap().count().unwrap(), routine + 1);
+    }
+
     #[test]
     fn full_queue_drops_and_counts_but_metrics_still_count() {
         // A queue nobody drains, so "full" is deterministic.
         let (tx, rx) = mpsc::sync_channel(4);
         let handle = AnalyticsHandle {
             tx,
-            metrics: Arc::new(Metrics::default()),
+            shared: Arc::new(Shared::default()),
         };
-        for e in sample::events(now_ms()).into_iter().take(10) {
+        for e in details(now_ms()).into_iter().take(10) {
             handle.record(e);
         }
         assert_eq!(handle.dropped(), 6);
@@ -319,7 +399,7 @@ mod tests {
         let store = SqliteStore::in_memory().unwrap();
         let reader = store.reader().unwrap();
         let (handle, writer) = Analytics::start(store, opts(1_000, 10));
-        for e in sample::events(now_ms()).into_iter().take(25) {
+        for e in details(now_ms()).into_iter().take(25) {
             handle.record(e);
         }
         // Two full batches go without a flush; the last 5 wait for one.

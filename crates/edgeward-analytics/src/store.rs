@@ -1,8 +1,15 @@
 //! The SQLite event store: schema, batched inserts, retention, and read connections.
 //!
-//! Owns the `events` table and its indexes (one per query shape in [`crate::query`]), WAL
-//! mode, and opening further connections to the same database. Does not own when batches are
-//! written or retention runs (the writer in [`crate::queue`] decides) nor the read queries.
+//! Owns the storage model: every request is counted; routine successes are stored as
+//! per-millisecond rollups, every other event in full. The `events` table holds one row per
+//! non-routine request (4xx/5xx, edge and security sources, 499, any rule) with its indexes
+//! (one per query shape in [`crate::query`]); the `rollups` table holds counts and byte and
+//! duration sums of routine requests (see [`crate::event::is_routine`]) per millisecond, zone
+//! and status; the `counted` view is both, one row per stored row with its request count
+//! `n`, for the questions every request answers (totals, status counts, status over time).
+//! Also owns WAL mode and opening further connections to the same database. Does not own when
+//! batches are written or retention runs (the writer in [`crate::queue`] decides) nor the
+//! read queries.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +18,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags};
 
 use crate::event::Event;
+use crate::rollup::{self, ZoneRollup};
 
 /// The store's error type (SQLite's).
 pub type StoreError = rusqlite::Error;
@@ -45,7 +53,36 @@ CREATE INDEX IF NOT EXISTS events_zone_time   ON events (zone, time_ms);
 CREATE INDEX IF NOT EXISTS events_status_path ON events (status, path, referer);
 -- security events and rate limiting
 CREATE INDEX IF NOT EXISTS events_source_time ON events (source, time_ms);
+
+-- routine requests (origin, below 400, no rule), counted per millisecond, zone and status;
+-- clustered by time (appends go to the rightmost leaf; ranges and retention are key scans)
+CREATE TABLE IF NOT EXISTS rollups (
+    time_ms     INTEGER NOT NULL,
+    zone        TEXT    NOT NULL,
+    status      INTEGER NOT NULL,
+    source      TEXT    NOT NULL,
+    count       INTEGER NOT NULL,
+    bytes_in    INTEGER NOT NULL,
+    bytes_out   INTEGER NOT NULL,
+    duration_us INTEGER NOT NULL,
+    PRIMARY KEY (time_ms, zone, status, source)
+) WITHOUT ROWID;
+
+-- every request: detail rows count 1 each, rollup rows their count
+CREATE VIEW IF NOT EXISTS counted AS
+    SELECT time_ms, zone, status, source, 1 AS n FROM events
+    UNION ALL
+    SELECT time_ms, zone, status, source, count AS n FROM rollups;
 ";
+
+const INSERT_ROLLUP: &str = "
+INSERT INTO rollups (time_ms, zone, status, source, count, bytes_in, bytes_out, duration_us)
+VALUES (?1, ?2, ?3, 'origin', ?4, ?5, ?6, ?7)
+ON CONFLICT (time_ms, zone, status, source) DO UPDATE SET
+    count = count + excluded.count,
+    bytes_in = bytes_in + excluded.bytes_in,
+    bytes_out = bytes_out + excluded.bytes_out,
+    duration_us = duration_us + excluded.duration_us";
 
 const INSERT: &str = "
 INSERT INTO events (time_ms, zone, method, host, path, query, status, origin_status, source,
@@ -73,7 +110,9 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path)?;
-        // WAL lets the admin API read while the writer appends.
+        // WAL lets the admin API read while the writer appends. NORMAL, not OFF: in WAL mode
+        // it syncs only at checkpoints (not per transaction), so OFF would save little, and
+        // OFF can leave the file corrupt after a power loss, not merely a few seconds short.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Self::prepare(conn, Location::File(path))
@@ -152,14 +191,49 @@ impl SqliteStore {
         Ok(events.len())
     }
 
-    /// Deletes events older than `cutoff_ms` (Unix ms); returns how many went.
-    pub fn delete_before(&mut self, cutoff_ms: i64) -> Result<usize, StoreError> {
-        self.conn
-            .execute("DELETE FROM events WHERE time_ms < ?1", [cutoff_ms])
+    /// Writes rollup rows in one transaction; returns how many requests they count.
+    pub fn insert_rollups(&mut self, zones: &[ZoneRollup]) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(INSERT_ROLLUP)?;
+            for z in zones {
+                for r in &z.rows {
+                    stmt.execute(params![
+                        r.time_ms,
+                        &*z.zone,
+                        r.status,
+                        saturate(r.count),
+                        saturate(r.bytes_in),
+                        saturate(r.bytes_out),
+                        saturate(r.duration_us),
+                    ])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(rollup::total(zones))
     }
 
-    /// The number of stored events.
+    /// Deletes events and rollup rows older than `cutoff_ms` (Unix ms); returns how many
+    /// rows went.
+    pub fn delete_before(&mut self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        let events = self
+            .conn
+            .execute("DELETE FROM events WHERE time_ms < ?1", [cutoff_ms])?;
+        let rollups = self
+            .conn
+            .execute("DELETE FROM rollups WHERE time_ms < ?1", [cutoff_ms])?;
+        Ok(events + rollups)
+    }
+
+    /// The number of requests stored: detail rows plus the counts of rollup rows.
     pub fn count(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT COALESCE(SUM(n), 0) FROM counted", [], |r| r.get(0))
+    }
+
+    /// The number of detail rows (non-routine events stored in full).
+    pub fn detail_count(&self) -> Result<u64, StoreError> {
         self.conn
             .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
     }

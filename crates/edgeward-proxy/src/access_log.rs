@@ -1,15 +1,18 @@
 //! The access log and the analytics event: one record per request, written as
 //! a structured `tracing` event (target `edgeward::access`) and, when analytics
-//! is on, queued as an `Event`.
+//! is on, recorded as a borrowed `RoutineRequest` (routine successes, counted in
+//! rollups) or a full `Event` (everything else).
 //!
-//! Owns which facts a request's record carries. A client that leaves before the
+//! Owns which facts a request's record carries. The record borrows the request
+//! head instead of copying its strings: only a request whose event is kept in
+//! full (or that is logged) pays for text. A client that leaves before the
 //! response head is written is recorded with status 499 (nginx's "client closed
 //! request"), which no client ever receives.
 
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use edgeward_analytics::{AnalyticsHandle, Event, Source};
+use edgeward_analytics::{is_routine, AnalyticsHandle, Event, RoutineRequest, Source};
 
 use edgeward_errors::{EdgeError, ErrorSource};
 use edgeward_http::RequestHead;
@@ -20,17 +23,13 @@ use crate::write::Written;
 /// Logged for a client that closed before the response head was written.
 pub const CLIENT_CLOSED: u16 = 499;
 
-/// The facts about one request, filled in as it goes.
-pub struct AccessRecord {
+/// The facts about one request, filled in as it goes; borrows the head and zone for `'h`.
+pub struct AccessRecord<'h> {
     peer: SocketAddr,
     request_id: RequestId,
     started: Instant,
-    method: String,
-    host: String,
-    path: String,
-    query: String,
-    user_agent: String,
-    referer: String,
+    /// The request head, when one was parsed and anything consumes the record.
+    head: Option<&'h RequestHead>,
     /// Request body bytes received.
     pub bytes_in: u64,
     /// The rule that decided or was logged.
@@ -39,20 +38,22 @@ pub struct AccessRecord {
     pub source: Option<&'static str>,
     /// Status sent to the client (or 499).
     pub status: u16,
-    zone: Option<String>,
+    zone: Option<&'h str>,
     /// The origin's status, when the origin answered.
     pub origin_status: Option<u16>,
+    /// How long the origin took to send its response head, when asked.
+    pub origin_duration: Option<std::time::Duration>,
     /// The edge error answered, if any.
     pub error: Option<EdgeError>,
     body_bytes: u64,
     client_closed: bool,
     /// Whether the access log is on.
     log: bool,
-    /// Whether anything consumes the record (log or analytics): when not, no facts are copied.
+    /// Whether anything consumes the record (log or analytics).
     enabled: bool,
 }
 
-impl AccessRecord {
+impl<'h> AccessRecord<'h> {
     /// A record for a request whose head started arriving at `started`.
     pub fn new(peer: SocketAddr, request_id: RequestId, started: Instant, analytics: bool) -> Self {
         let log = tracing::enabled!(target: "edgeward::access", tracing::Level::INFO);
@@ -60,18 +61,14 @@ impl AccessRecord {
             peer,
             request_id,
             started,
-            method: String::new(),
-            host: String::new(),
-            path: String::new(),
-            query: String::new(),
-            user_agent: String::new(),
-            referer: String::new(),
+            head: None,
             bytes_in: 0,
             rule_id: None,
             source: None,
             status: 0,
             zone: None,
             origin_status: None,
+            origin_duration: None,
             error: None,
             body_bytes: 0,
             client_closed: false,
@@ -80,28 +77,17 @@ impl AccessRecord {
         }
     }
 
-    /// Records the request line facts.
-    pub fn request(&mut self, head: &RequestHead) {
-        if !self.enabled {
-            return;
+    /// Records the request line and header facts (by reference: nothing is copied here).
+    pub fn request(&mut self, head: &'h RequestHead) {
+        if self.enabled {
+            self.head = Some(head);
         }
-        self.method = head.method().to_owned();
-        self.host = head.host().to_owned();
-        self.path = head.path().to_owned();
-        self.query = head
-            .path_and_query()
-            .split_once('?')
-            .map_or("", |(_, q)| q)
-            .to_owned();
-        let text = |name: &str| head.header(name).map(|v| String::from_utf8_lossy(v).into_owned());
-        self.user_agent = text("user-agent").unwrap_or_default();
-        self.referer = text("referer").unwrap_or_default();
     }
 
     /// Records the zone the request was routed to.
-    pub fn zone(&mut self, name: &str) {
+    pub fn zone(&mut self, name: &'h str) {
         if self.enabled {
-            self.zone = Some(name.to_owned());
+            self.zone = Some(name);
         }
     }
 
@@ -121,17 +107,50 @@ impl AccessRecord {
         self
     }
 
-    fn source(&self) -> &'static str {
+    fn source(&self) -> Source {
         match (&self.error, self.client_closed, self.status) {
-            (_, true, CLIENT_CLOSED) => "client_closed",
-            _ if self.source.is_some() => self.source.unwrap_or("edge"),
-            (Some(e), _, _) => source_name(e.source()),
-            (None, _, _) if self.origin_status.is_some() => "origin",
-            _ => "edge",
+            (_, true, CLIENT_CLOSED) => Source::ClientClosed,
+            _ if self.source.is_some() => self.source.and_then(Source::from_name).unwrap_or(Source::Edge),
+            (Some(e), _, _) => source_of(e.source()),
+            (None, _, _) if self.origin_status.is_some() => Source::Origin,
+            _ => Source::Edge,
         }
     }
 
-    /// Writes the log line and queues the analytics event.
+    /// The rule that decided or was logged, or the one the error names.
+    fn rule(&self) -> Option<&str> {
+        self.rule_id
+            .as_deref()
+            .or_else(|| self.error.as_ref().and_then(EdgeError::rule_id))
+    }
+
+    fn method(&self) -> &str {
+        self.head.map_or("", RequestHead::method)
+    }
+
+    fn host(&self) -> &str {
+        self.head.map_or("", RequestHead::host)
+    }
+
+    fn path(&self) -> &str {
+        self.head.map_or("", RequestHead::path)
+    }
+
+    fn query(&self) -> &str {
+        self.head
+            .and_then(|h| h.path_and_query().split_once('?'))
+            .map_or("", |(_, q)| q)
+    }
+
+    /// A header as text (lossy), empty when absent.
+    fn header(&self, name: &str) -> std::borrow::Cow<'h, str> {
+        match self.head.and_then(|h| h.header(name)) {
+            Some(v) => String::from_utf8_lossy(v),
+            None => std::borrow::Cow::Borrowed(""),
+        }
+    }
+
+    /// Writes the log line and records the analytics event.
     pub fn emit(self, analytics: Option<&AnalyticsHandle>) {
         if !self.enabled {
             return;
@@ -139,54 +158,71 @@ impl AccessRecord {
         let elapsed = self.started.elapsed();
         let source = self.source();
         if self.log {
-            tracing::info!(
-                target: "edgeward::access",
-                request_id = %self.request_id,
-                client = %self.peer.ip(),
-                method = %self.method,
-                host = %self.host,
-                path = %self.path,
-                query = %self.query,
-                zone = self.zone.as_deref().unwrap_or("-"),
-                status = self.status,
-                origin_status = self.origin_status,
-                source,
-                rule_id = self.rule_id.as_deref(),
-                error_code = self.error.as_ref().map(EdgeError::code),
-                bytes_in = self.bytes_in,
-                bytes_out = self.body_bytes,
-                duration_ms = format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
-                user_agent = %self.user_agent,
-                referer = %self.referer,
-            );
+            self.log(source, elapsed);
         }
-        if let Some(analytics) = analytics {
-            let rule_id = self
-                .rule_id
-                .or_else(|| self.error.as_ref().and_then(|e| e.rule_id().map(str::to_owned)));
-            analytics.record(Event {
-                time_ms: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64),
+        let Some(analytics) = analytics else { return };
+        // The event's time is when the request arrived, not when its response ended.
+        let time_ms = SystemTime::now()
+            .checked_sub(elapsed)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as i64);
+        let origin_duration_us = self.origin_duration.map(|d| d.as_micros() as u64);
+        let duration_us = elapsed.as_micros() as u64;
+        if is_routine(source, self.rule().is_some(), self.status) {
+            analytics.record_routine(&RoutineRequest {
+                time_ms,
                 zone: self.zone.unwrap_or_default(),
-                method: self.method,
-                host: self.host,
-                path: self.path,
-                query: self.query,
                 status: self.status,
-                origin_status: self.origin_status,
-                source: Source::from_name(source).unwrap_or(Source::Edge),
-                rule_id,
-                request_id: self.request_id.as_str().to_owned(),
-                client_ip: client_ip_text(self.peer.ip()),
-                user_agent: self.user_agent,
-                referer: self.referer,
                 bytes_in: self.bytes_in,
                 bytes_out: self.body_bytes,
-                duration_us: elapsed.as_micros() as u64,
-                origin_duration_us: None,
+                duration_us,
+                origin_duration_us,
             });
+            return;
         }
+        analytics.record(Event {
+            time_ms,
+            zone: self.zone.unwrap_or_default().to_owned(),
+            method: self.method().to_owned(),
+            host: self.host().to_owned(),
+            path: self.path().to_owned(),
+            query: self.query().to_owned(),
+            status: self.status,
+            origin_status: self.origin_status,
+            source,
+            rule_id: self.rule().map(str::to_owned),
+            request_id: self.request_id.as_str().to_owned(),
+            client_ip: client_ip_text(self.peer.ip()),
+            user_agent: self.header("user-agent").into_owned(),
+            referer: self.header("referer").into_owned(),
+            bytes_in: self.bytes_in,
+            bytes_out: self.body_bytes,
+            duration_us,
+            origin_duration_us,
+        });
+    }
+
+    fn log(&self, source: Source, elapsed: std::time::Duration) {
+        tracing::info!(
+            target: "edgeward::access",
+            request_id = %self.request_id,
+            client = %self.peer.ip(),
+            method = %self.method(),
+            host = %self.host(),
+            path = %self.path(),
+            query = %self.query(),
+            zone = self.zone.unwrap_or("-"),
+            status = self.status,
+            origin_status = self.origin_status,
+            source = source.as_str(),
+            rule_id = self.rule_id.as_deref(),
+            error_code = self.error.as_ref().map(EdgeError::code),
+            bytes_in = self.bytes_in,
+            bytes_out = self.body_bytes,
+            duration_ms = format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
+            user_agent = %self.header("user-agent"),
+            referer = %self.header("referer"),
+        );
     }
 }
 
@@ -199,17 +235,22 @@ fn client_ip_text(ip: std::net::IpAddr) -> String {
 
 /// The analytics name of an error source.
 pub fn source_name(source: ErrorSource) -> &'static str {
+    source_of(source).as_str()
+}
+
+/// The analytics source of an error source.
+fn source_of(source: ErrorSource) -> Source {
     match source {
-        ErrorSource::Protocol => "protocol",
-        ErrorSource::Origin => "origin",
-        ErrorSource::Edge => "edge",
-        ErrorSource::Rule => "rule",
-        ErrorSource::Waf => "waf",
-        ErrorSource::IpRule => "ip_rule",
-        ErrorSource::RateLimit => "rate_limit",
-        ErrorSource::BrowserCheck => "browser_check",
-        ErrorSource::Auth => "auth",
-        ErrorSource::Legal => "legal",
-        ErrorSource::Challenge => "challenge",
+        ErrorSource::Protocol => Source::Protocol,
+        ErrorSource::Origin => Source::Origin,
+        ErrorSource::Edge => Source::Edge,
+        ErrorSource::Rule => Source::Rule,
+        ErrorSource::Waf => Source::Waf,
+        ErrorSource::IpRule => Source::IpRule,
+        ErrorSource::RateLimit => Source::RateLimit,
+        ErrorSource::BrowserCheck => Source::BrowserCheck,
+        ErrorSource::Auth => Source::Auth,
+        ErrorSource::Legal => Source::Legal,
+        ErrorSource::Challenge => Source::Challenge,
     }
 }

@@ -216,6 +216,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         };
         record.bytes_in = decoder.received();
         record.origin_status = outcome.origin_status;
+        record.origin_duration = outcome.origin_duration;
         record.rule_id = outcome.rule_id;
         record.source = outcome.source;
         let written = match outcome.reply {

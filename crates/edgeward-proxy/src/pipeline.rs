@@ -15,6 +15,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use edgeward_config::{Config, UpstreamSettings, Zone, ZoneIndex};
@@ -142,6 +143,8 @@ pub struct Outcome {
     pub rule_id: Option<String>,
     /// The analytics source when it is not implied by the reply (a challenge served).
     pub source: Option<&'static str>,
+    /// How long the origin took to send its response head, when it was asked.
+    pub origin_duration: Option<Duration>,
 }
 
 impl Outcome {
@@ -157,6 +160,7 @@ impl Outcome {
             origin_status: None,
             rule_id: None,
             source: None,
+            origin_duration: None,
         }
     }
 }
@@ -225,16 +229,19 @@ pub async fn respond(edge: &Edge, routed: &Routed, req: &RequestCtx<'_>, mut bod
             };
         }
     };
+    let asked = Instant::now();
     let origin = match to_origin(edge, routed, req, body).await {
         Ok(origin) => origin,
         Err(e) => {
             guard::count_response(shields, zone, &passed, e.status()).await;
             return Outcome {
                 rule_id: passed.logged_rule,
+                origin_duration: Some(asked.elapsed()),
                 ..Outcome::edge(e)
             };
         }
     };
+    let origin_duration = Some(asked.elapsed());
     let status = origin.status.as_u16();
     guard::count_response(shields, zone, &passed, status).await;
     let reply = if origin.status == StatusCode::NOT_FOUND
@@ -250,6 +257,7 @@ pub async fn respond(edge: &Edge, routed: &Routed, req: &RequestCtx<'_>, mut bod
         origin_status: Some(status),
         rule_id: passed.logged_rule,
         source: None,
+        origin_duration,
     }
 }
 
