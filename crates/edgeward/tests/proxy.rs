@@ -372,3 +372,33 @@ fn demo_serves_its_origin_and_edge_pages() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_reload_does_not_drop_in_flight_requests() {
+    let origin = TestOrigin::start(|_| {
+        thread::sleep(Duration::from_millis(700));
+        Action::Respond(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow".to_vec())
+    });
+    let edge = Edgeward::start(&config(origin.addr, ""));
+    let addr = edge.addr;
+    let in_flight = thread::spawn(move || exchange(addr, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"));
+    let deadline = Instant::now() + WAIT;
+    while origin.requests().is_empty() {
+        assert!(Instant::now() < deadline, "origin never saw the request");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let grown = config(origin.addr, "").replace("\"127.0.0.1\"]", "\"127.0.0.1\", \"other.test\"]");
+    std::fs::write(edge.config_path(), grown).unwrap();
+    edge.signal("HUP");
+    edge.wait_for_log("configuration reloaded");
+    let resp = in_flight.join().unwrap();
+    assert_eq!(
+        (resp.status, resp.text().as_str()),
+        (200, "slow"),
+        "the in-flight request finished"
+    );
+    assert_eq!(
+        exchange(addr, b"GET / HTTP/1.1\r\nHost: other.test\r\n\r\n").status,
+        200
+    );
+}
