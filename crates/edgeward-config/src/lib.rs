@@ -27,6 +27,7 @@ mod policy;
 mod policy_tests;
 mod schema;
 mod services;
+mod tls;
 mod validate;
 
 use std::net::SocketAddr;
@@ -44,6 +45,7 @@ pub use policy::{
     Sensitivity, StatusFilter, WafSettings, ZonePolicy,
 };
 pub use services::{AdminSettings, AnalyticsSettings, ChallengeSettings, RateLimitStoreSettings, Services};
+pub use tls::{CertNames, TlsCertificate, TlsListener};
 
 /// Default bound on a graceful shutdown.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +55,8 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Config {
     /// Addresses the proxy listens on (at least one).
     pub listen: Vec<SocketAddr>,
+    /// `[[tls]]`: TLS listeners with their certificates (none by default).
+    pub tls: Vec<TlsListener>,
     /// Runtime worker threads; 0 = one per core.
     pub workers: usize,
     /// How long a graceful shutdown waits for in-flight requests (`[server] shutdown_timeout`).
@@ -112,7 +116,8 @@ pub struct Zone {
     pub policy: ZonePolicy,
 }
 
-/// Reads and validates the config file at `path`; error pages are resolved relative to it.
+/// Reads and validates the config file at `path`; error pages and certificates are resolved
+/// relative to it.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::whole_file(path, format!("cannot read config file: {e}")))?;
@@ -123,7 +128,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(&text, path, base_dir)
 }
 
-/// Validates config `text`; `file` names it in errors, `base_dir` resolves error-page paths.
+/// Validates config `text`; `file` names it in errors, `base_dir` resolves error-page and
+/// certificate paths.
 pub fn parse(text: &str, file: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
     let raw: schema::RawConfig = toml::from_str(text).map_err(|e| ConfigError::from_toml(file, text, &e))?;
     validate::Source { file, text, base_dir }.build(raw)
@@ -134,6 +140,7 @@ pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
     let hosts = ["localhost", "127.0.0.1", "*.localhost"];
     Config {
         listen: vec![listen],
+        tls: Vec::new(),
         workers: 0,
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         default_zone: Some(0),

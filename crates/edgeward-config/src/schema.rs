@@ -12,12 +12,15 @@ use toml::Spanned;
 
 use crate::policy::{RawAuth, RawIpRule, RawRateLimit, RawRule, RawWaf};
 use crate::services::{RawAdmin, RawAnalytics, RawChallenge, RawGeoIp, RawRateLimitStore};
+use crate::tls::RawTls;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConfig {
     pub server: Option<RawServer>,
+    #[serde(default)]
+    pub tls: Vec<RawTls>,
     #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]

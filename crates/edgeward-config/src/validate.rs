@@ -31,7 +31,7 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 pub(crate) struct Source<'a> {
     pub file: &'a Path,
     pub text: &'a str,
-    /// Directory error-page paths are relative to.
+    /// Directory error-page and certificate paths are relative to.
     pub base_dir: &'a Path,
 }
 
@@ -46,6 +46,7 @@ impl Source<'_> {
             ConfigError::whole_file(self.file, "missing [server] section (it must set `listen`)")
         })?;
         let listen = self.listen(&server.listen)?;
+        let tls = self.tls(raw.tls, &listen)?;
         let workers = match &server.workers {
             Some(w) => self.bounded(w, "workers", 0, 1024)? as usize,
             None => 0,
@@ -79,6 +80,7 @@ impl Source<'_> {
         Ok(Config {
             services,
             listen,
+            tls,
             workers,
             shutdown_timeout,
             default_zone,
@@ -88,7 +90,7 @@ impl Source<'_> {
         })
     }
 
-    fn listen(&self, listen: &Spanned<Listen>) -> Result<Vec<SocketAddr>, ConfigError> {
+    pub(crate) fn listen(&self, listen: &Spanned<Listen>) -> Result<Vec<SocketAddr>, ConfigError> {
         let one_addr = |text: &str, span: Range<usize>| {
             text.parse::<SocketAddr>().map_err(|_| {
                 self.fault(

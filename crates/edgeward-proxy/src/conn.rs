@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::access_log::AccessRecord;
 use crate::pipeline::{self, Edge, Reply, RequestCtx};
 use crate::request_id::RequestId;
+use crate::tls::Transport;
 use crate::upstream::{BodyAborted, UpstreamBody};
 use crate::write::{self, ClientSide};
 
@@ -41,6 +42,7 @@ pub struct Connection<R, W> {
     buf: BytesMut,
     out: Vec<u8>,
     peer: SocketAddr,
+    transport: Transport,
     date: DateCache,
 }
 
@@ -62,7 +64,7 @@ enum PumpEnd {
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
-    /// A connection over a read half and a write half.
+    /// A plain-TCP connection over a read half and a write half.
     pub fn new(rd: R, wr: W, peer: SocketAddr) -> Self {
         Connection {
             rd,
@@ -70,8 +72,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             buf: BytesMut::with_capacity(8 * 1024),
             out: Vec::with_capacity(8 * 1024),
             peer,
+            transport: Transport::plain(),
             date: DateCache::default(),
         }
+    }
+
+    /// The same connection, come over `transport` (TLS).
+    pub fn with_transport(self, transport: Transport) -> Self {
+        Connection { transport, ..self }
     }
 
     /// Serves requests until the connection ends. `edge` gives the current
@@ -163,9 +171,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         let mut record = AccessRecord::new(self.peer, request_id, started, analytics.is_some());
         record.request(&head);
         let routed = pipeline::route(edge, &head);
-        let admitted = routed
-            .as_ref()
-            .map_err(Clone::clone)
+        let admitted = pipeline::check_transport(&self.transport, &head)
+            .and(routed.as_ref().map_err(Clone::clone))
             .and_then(|r| pipeline::admit(edge, r, &head).map(|()| r));
         let limits = pipeline::limits_for(edge, routed.as_ref().ok());
         let mut decoder =
@@ -180,10 +187,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             head: &head,
             client_ip: self.peer.ip(),
             request_id: request_id.as_str(),
+            transport: &self.transport,
         };
 
         let outcome = match admitted {
-            Err(error) => Ok(pipeline::Outcome::edge(error)),
+            Err(error) => Ok(pipeline::Outcome {
+                rule_id: error.rule_id().map(str::to_owned),
+                ..pipeline::Outcome::edge(error)
+            }),
             Ok(routed) => {
                 let (body, feed) = upstream_body(&head, &decoder);
                 let respond = pipeline::respond(edge, routed, &ctx, body);

@@ -42,6 +42,8 @@ pub struct Forwarding<'a> {
     pub request_id: &'a str,
     /// The Host to send when the client sent none (HTTP/1.0 on a default zone).
     pub fallback_host: Option<&'a str>,
+    /// Whether the client came over TLS (`X-Forwarded-Proto: https`).
+    pub tls: bool,
 }
 
 /// `X-Forwarded-For`, parsed once at compile time (a `&str` key is re-parsed on every use).
@@ -119,7 +121,8 @@ pub fn upstream_request<B>(
             headers.insert(http::header::VIA, HeaderValue::from_static(VIA));
         }
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    let proto = if fwd.tls { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Ok(id) = HeaderValue::from_str(fwd.request_id) {
         headers.insert(X_REQUEST_ID, id);
     }
@@ -266,6 +269,7 @@ mod tests {
             client_ip: "192.0.2.7".parse().unwrap(),
             request_id: "abc123",
             fallback_host: None,
+            tls: false,
         };
         let req = upstream_request(&h, &fwd, ()).unwrap();
         assert_eq!(req.uri(), "/p?q=1");
@@ -306,9 +310,11 @@ mod tests {
             client_ip: "::1".parse().unwrap(),
             request_id: "id",
             fallback_host: None,
+            tls: true,
         };
         let req = upstream_request(&h, &fwd, ()).unwrap();
         assert_eq!(req.uri(), "/a?b");
+        assert_eq!(req.headers()["x-forwarded-proto"], "https");
     }
 
     #[test]

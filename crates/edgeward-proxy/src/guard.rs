@@ -21,6 +21,7 @@ use edgeward_limits::{Decision, Limiter, Policy, Store};
 use edgeward_rules::{Action, HeaderSource, Phase, PhaseSet};
 use edgeward_waf::{AuthResult, BasicAuth, ClearanceKey, GeoIp, IpRuleEntry, IpRules, Waf, WafInput};
 
+use crate::pipeline::RequestCtx;
 use crate::upstream::UpstreamBody;
 
 /// Process-wide protection state: survives reloads so counters and clearances do.
@@ -140,10 +141,10 @@ pub async fn check(
     shields: &Shields,
     zone: &Zone,
     guard: &ZoneGuard,
-    head: &RequestHead,
-    client_ip: IpAddr,
+    req: &RequestCtx<'_>,
     body: &mut UpstreamBody,
 ) -> Result<Passed, Stop> {
+    let (head, client_ip) = (req.head, req.client_ip);
     let text = |name: &str| {
         head.header(name)
             .and_then(|v| std::str::from_utf8(v).ok())
@@ -198,7 +199,7 @@ pub async fn check(
             ip: client_ip,
             country,
             body_size: body_size(head),
-            tls: false,
+            tls: req.transport.tls,
             headers: &headers,
         };
         let mut decision = None;

@@ -2,7 +2,7 @@
 //!
 //! Start at `pipeline` for what happens to a request, `conn` for how a
 //! connection is read and written, `upstream` for origins, `server` for the
-//! process lifecycle.
+//! process lifecycle, `tls` for TLS termination.
 
 pub mod access_log;
 pub mod challenge;
@@ -14,6 +14,7 @@ pub mod guard;
 pub mod pipeline;
 pub mod request_id;
 pub mod server;
+pub mod tls;
 pub mod upstream;
 pub mod write;
 

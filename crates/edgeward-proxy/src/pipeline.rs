@@ -1,8 +1,10 @@
 //! The request pipeline: every phase a request goes through, top to bottom.
 //!
-//! 1. `route`: the Host picks a zone (unknown host: 421) and its limits.
-//! 2. `admit`: the zone's body policy (411, 413), before any body byte is read.
-//! 3. `respond`:
+//! 1. `check_transport`: on a TLS connection, a Host the served certificate does not cover
+//!    (or an SNI name no certificate covers) is refused (403) before anything else.
+//! 2. `route`: the Host picks a zone (unknown host: 421) and its limits.
+//! 3. `admit`: the zone's body policy (411, 413), before any body byte is read.
+//! 4. `respond`:
 //!    a. the edge's own endpoints (`/.edgeward/…`, incl. challenge solutions) answer themselves;
 //!    b. protections (`guard::check`): IP rules, custom rules, rate limits, WAF,
 //!    browser check, Basic auth — any may end the request or ask for a challenge;
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use edgeward_config::{Config, UpstreamSettings, Zone, ZoneIndex};
-use edgeward_errors::EdgeError;
+use edgeward_errors::{EdgeError, ForbiddenReason};
 use edgeward_http::{check_body_policy, Limits, RequestHead};
 use http::{HeaderMap, StatusCode};
 
@@ -28,6 +30,7 @@ use edgeward_waf::CHALLENGE_PATH;
 
 use crate::forward::{strip_response_hop_by_hop, upstream_request, Forwarding};
 use crate::guard::{self, Shields, Stop, ZoneGuard};
+use crate::tls::Transport;
 use crate::upstream::{OriginBody, OriginSet, UpstreamBody};
 use crate::{challenge, endpoints};
 
@@ -91,6 +94,8 @@ pub struct RequestCtx<'a> {
     pub client_ip: IpAddr,
     /// This request's id.
     pub request_id: &'a str,
+    /// The connection it came on (plain or TLS).
+    pub transport: &'a Transport,
 }
 
 /// A request that has been given a zone.
@@ -165,7 +170,21 @@ impl Outcome {
     }
 }
 
-/// Phase 1: the zone for the request's host.
+/// The rule id a request for a host without a certificate is refused under.
+pub const TLS_HOST_RULE_ID: &str = "tls-host-not-covered";
+
+/// Phase 1: on TLS, the request's host must be covered by the certificate served.
+pub fn check_transport(transport: &Transport, head: &RequestHead) -> Result<(), EdgeError> {
+    if transport.covers(host_without_port(head.host())) {
+        return Ok(());
+    }
+    Err(EdgeError::Forbidden {
+        reason: ForbiddenReason::TlsHostNotCovered,
+        rule_id: TLS_HOST_RULE_ID.to_owned(),
+    })
+}
+
+/// Phase 2: the zone for the request's host.
 pub fn route(edge: &Edge, head: &RequestHead) -> Result<Routed, EdgeError> {
     let host = host_without_port(head.host());
     let mut lower = [0u8; 256];
@@ -191,7 +210,7 @@ pub fn route(edge: &Edge, head: &RequestHead) -> Result<Routed, EdgeError> {
     }
 }
 
-/// Phase 2: the zone's body policy, decided from the head alone.
+/// Phase 3: the zone's body policy, decided from the head alone.
 pub fn admit(edge: &Edge, routed: &Routed, head: &RequestHead) -> Result<(), EdgeError> {
     check_body_policy(head, &edge.zone(routed.zone).limits)
 }
@@ -201,7 +220,7 @@ pub fn limits_for<'e>(edge: &'e Edge, routed: Option<&Routed>) -> &'e Limits {
     routed.map_or(&edge.limits, |r| &edge.zone(r.zone).limits)
 }
 
-/// Phase 3: the answer for an admitted request.
+/// Phase 4: the answer for an admitted request.
 pub async fn respond(edge: &Edge, routed: &Routed, req: &RequestCtx<'_>, mut body: UpstreamBody) -> Outcome {
     let zone = edge.zone(routed.zone);
     let shields = &edge.shields;
@@ -212,7 +231,7 @@ pub async fn respond(edge: &Edge, routed: &Routed, req: &RequestCtx<'_>, mut bod
         return Outcome::of(reply);
     }
     let guard = &edge.zones[routed.zone].guard;
-    let passed = match guard::check(shields, zone, guard, req.head, req.client_ip, &mut body).await {
+    let passed = match guard::check(shields, zone, guard, req, &mut body).await {
         Ok(passed) => passed,
         Err(Stop::Error(error)) => {
             let rule_id = error.rule_id().map(str::to_owned);
@@ -261,7 +280,7 @@ pub async fn respond(edge: &Edge, routed: &Routed, req: &RequestCtx<'_>, mut bod
     }
 }
 
-/// Phase 3c: forwards to the zone's origins, trying the next one when a connect fails.
+/// Phase 4c: forwards to the zone's origins, trying the next one when a connect fails.
 async fn to_origin(
     edge: &Edge,
     routed: &Routed,
@@ -277,6 +296,7 @@ async fn to_origin(
         client_ip: req.client_ip,
         request_id: req.request_id,
         fallback_host,
+        tls: req.transport.tls,
     };
     let mut request = Some(upstream_request(req.head, &forwarding, body)?);
     let mut last_error = EdgeError::BadGateway(edgeward_errors::OriginFault::Refused);

@@ -1,6 +1,7 @@
 //! The server: listeners, the current configuration, reload and graceful shutdown.
 //!
-//! Owns the process-level lifecycle: binding, accepting, handing each
+//! Owns the process-level lifecycle: binding, accepting (and, on `[[tls]]`
+//! listeners, completing the TLS handshake before any HTTP), handing each
 //! connection the configuration current at each request, SIGHUP reload (a bad
 //! new config is refused and the old one keeps serving), and SIGTERM/SIGINT
 //! shutdown (stop accepting, let in-flight requests finish within a bound).
@@ -8,7 +9,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use edgeward_waf::{ClearanceKey, GeoIp};
 use crate::conn::Connection;
 use crate::guard::Shields;
 use crate::pipeline::Edge;
+use crate::tls::TlsEndpoint;
 
 /// A running edge: its configuration and its connections.
 pub struct Server {
@@ -36,25 +38,32 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     active: AtomicUsize,
     idle: Notify,
+    tls_handshake_failures: AtomicU64,
 }
 
 /// The listeners of a server, bound and ready to accept.
 pub struct Bound {
     server: Arc<Server>,
     listeners: Vec<TcpListener>,
+    tls_listeners: Vec<(TcpListener, Arc<TlsEndpoint>)>,
     admin: Option<(TcpListener, AdminState)>,
     signals: Signals,
 }
 
 impl Bound {
-    /// Binds every `listen` address of `config`. `config_path` enables SIGHUP reload.
+    /// Binds every `listen` address of `config`, plain and TLS. `config_path` enables SIGHUP reload.
     pub async fn bind(config: Config, config_path: Option<PathBuf>) -> io::Result<Bound> {
         let mut listeners = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            listeners.push(listener);
+            listeners.push(listen(*addr).await?);
+        }
+        let mut tls_listeners = Vec::new();
+        for tls in &config.tls {
+            let endpoint = TlsEndpoint::new(tls).map_err(|e| io::Error::other(format!("TLS setup: {e}")))?;
+            let endpoint = Arc::new(endpoint);
+            for addr in &tls.listen {
+                tls_listeners.push((listen(*addr).await?, Arc::clone(&endpoint)));
+            }
         }
         let shields = Arc::new(shields(&config).await?);
         let (analytics, reader) = match analytics(&config)? {
@@ -90,10 +99,12 @@ impl Bound {
             shutdown,
             active: AtomicUsize::new(0),
             idle: Notify::new(),
+            tls_handshake_failures: AtomicU64::new(0),
         });
         Ok(Bound {
             server,
             listeners,
+            tls_listeners,
             admin,
             signals: Signals::install()?,
         })
@@ -104,6 +115,14 @@ impl Bound {
         self.listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The addresses of the TLS listeners actually bound (port 0 resolved).
+    pub fn local_tls_addrs(&self) -> Vec<SocketAddr> {
+        self.tls_listeners
+            .iter()
+            .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
     }
 
@@ -121,7 +140,10 @@ impl Bound {
     pub async fn serve(self) {
         let server = self.server;
         for listener in self.listeners {
-            tokio::spawn(accept_loop(Arc::clone(&server), listener));
+            tokio::spawn(accept_loop(Arc::clone(&server), listener, None));
+        }
+        for (listener, endpoint) in self.tls_listeners {
+            tokio::spawn(accept_loop(Arc::clone(&server), listener, Some(endpoint)));
         }
         if let Some((listener, state)) = self.admin {
             tokio::spawn(async move {
@@ -155,6 +177,9 @@ impl Server {
         if config.listen != old.config.listen || config.workers != old.config.workers {
             tracing::warn!("`listen` and `workers` changes take effect on restart only");
         }
+        if config.tls != old.config.tls {
+            tracing::warn!("[[tls]] changes (listeners and certificates) take effect on restart only");
+        }
         if config.services.rate_limit_store != old.config.services.rate_limit_store
             || config.services.challenge != old.config.services.challenge
             || config.services.analytics != old.config.services.analytics
@@ -166,6 +191,11 @@ impl Server {
         self.edge.store(Arc::new(edge));
         tracing::info!(path = %path.display(), "configuration reloaded");
         Ok(())
+    }
+
+    /// TLS handshakes that failed or timed out so far.
+    pub fn tls_handshake_failures(&self) -> u64 {
+        self.tls_handshake_failures.load(Ordering::Relaxed)
     }
 
     /// Starts a graceful shutdown: stop accepting, close idle connections.
@@ -282,7 +312,15 @@ fn analytics(config: &Config) -> io::Result<Option<(AnalyticsHandle, SqliteStore
     Ok(Some((handle, reader)))
 }
 
-async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+/// Binds one listening address, naming it in the error.
+async fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+/// Accepts connections until shutdown; `tls` makes each one handshake first.
+async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option<Arc<TlsEndpoint>>) {
     let mut stop = server.shutdown.subscribe();
     loop {
         let accepted = tokio::select! {
@@ -290,7 +328,7 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
             _ = stop.wait_for(|s| *s) => return,
         };
         match accepted {
-            Ok((stream, peer)) => spawn_connection(&server, stream, peer),
+            Ok((stream, peer)) => spawn_connection(&server, stream, peer, tls.clone()),
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
@@ -300,17 +338,41 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
     }
 }
 
-fn spawn_connection(server: &Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+fn spawn_connection(
+    server: &Arc<Server>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<Arc<TlsEndpoint>>,
+) {
     let _ = stream.set_nodelay(true);
     server.active.fetch_add(1, Ordering::AcqRel);
     let guard = ActiveGuard(Arc::clone(server));
     let stop = server.shutdown.subscribe();
     tokio::spawn(async move {
-        let (rd, wr) = stream.into_split();
         let source = Arc::clone(&guard.0);
-        Connection::new(rd, wr, peer)
-            .serve(move || source.current(), stop)
-            .await;
+        let current = move || source.current();
+        match tls {
+            None => {
+                let (rd, wr) = stream.into_split();
+                Connection::new(rd, wr, peer).serve(current, stop).await;
+            }
+            Some(endpoint) => {
+                let timeout = guard.0.current().limits.header_timeout;
+                match endpoint.handshake(stream, timeout).await {
+                    Ok((stream, transport)) => {
+                        let (rd, wr) = tokio::io::split(stream);
+                        Connection::new(rd, wr, peer)
+                            .with_transport(transport)
+                            .serve(current, stop)
+                            .await;
+                    }
+                    Err(e) => {
+                        let failures = guard.0.tls_handshake_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                        tracing::debug!(%peer, error = %e, failures, "TLS handshake failed");
+                    }
+                }
+            }
+        }
         drop(guard);
     });
 }

@@ -129,6 +129,9 @@ fn announce(bound: &Bound) {
     for addr in bound.local_addrs() {
         println!("edgeward listening on http://{addr}/");
     }
+    for addr in bound.local_tls_addrs() {
+        println!("edgeward listening on https://{addr}/");
+    }
     if let Some(admin) = bound.admin_addr() {
         println!("edgeward admin on http://{admin}/ (dashboard, /api/…, /metrics)");
     }

@@ -353,6 +353,7 @@ fn the_shipped_example_config_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/edgeward.toml");
     let config = crate::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert!(!config.zones.is_empty());
+    assert!(config.tls[0].certificates[0].names.covers("www.example.com"));
     for zone in &config.zones {
         assert!(!zone.hosts.is_empty() && !zone.origins.is_empty());
     }

@@ -9,7 +9,8 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,9 @@ pub struct Edgeward {
     /// The directory holding its config and logs.
     pub dir: tempfile::TempDir,
     stderr_path: PathBuf,
+    /// Stdout lines after the first listening address, read by `tls_addr`.
+    stdout: Mutex<Receiver<String>>,
+    tls_addr: OnceLock<SocketAddr>,
 }
 
 impl Edgeward {
@@ -51,8 +55,8 @@ impl Edgeward {
             .stderr(stderr)
             .spawn()
             .expect("spawn edgeward");
-        let stdout = child.stdout.take().unwrap();
-        let addr = read_announced_addr(stdout, "edgeward listening on http://").unwrap_or_else(|| {
+        let stdout = stdout_lines(child.stdout.take().unwrap());
+        let addr = next_announced(&stdout, "edgeward listening on http://").unwrap_or_else(|| {
             panic!(
                 "edgeward did not start: {}",
                 std::fs::read_to_string(&stderr_path).unwrap()
@@ -63,7 +67,17 @@ impl Edgeward {
             addr,
             dir,
             stderr_path,
+            stdout: Mutex::new(stdout),
+            tls_addr: OnceLock::new(),
         }
+    }
+
+    /// The first TLS listening address it printed (after the plain ones).
+    pub fn tls_addr(&self) -> SocketAddr {
+        *self.tls_addr.get_or_init(|| {
+            let stdout = self.stdout.lock().unwrap();
+            next_announced(&stdout, "edgeward listening on https://").expect("a TLS listener announced")
+        })
     }
 
     /// The config file path.
@@ -119,6 +133,31 @@ impl Drop for Edgeward {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A child's stdout, line by line, read on a thread of its own (so the child never blocks on it).
+fn stdout_lines(stdout: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            // Once nobody reads, keep draining so the child never blocks on a full pipe.
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Takes lines until one starts with `prefix`; the address after it.
+fn next_announced(lines: &Receiver<String>, prefix: &str) -> Option<SocketAddr> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let line = lines.recv_timeout(left).ok()?;
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.trim_end_matches('/').parse().ok();
+        }
     }
 }
 
