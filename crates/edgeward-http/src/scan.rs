@@ -63,7 +63,7 @@ pub(crate) fn scan_head(buf: &[u8], limits: &Limits) -> Result<Option<HeadExtent
     loop {
         let rest = &head[pos..];
         let Some(lf) = memchr(b'\n', rest) else {
-            check_partial_field(rest, pos - request_line, limits)?;
+            check_partial_field(rest, fields, pos - request_line, limits)?;
             return Ok(None);
         };
         let end = line_end(rest, lf)?;
@@ -130,8 +130,21 @@ fn check_partial_no_cr(line: &[u8]) -> Result<(), EdgeError> {
 }
 
 /// Bounds a field line that has not ended yet.
-fn check_partial_field(rest: &[u8], section_so_far: usize, limits: &Limits) -> Result<(), EdgeError> {
+/// The checks run in the order the complete-line path runs them (count, size,
+/// section, then syntax), so a head gets the same verdict however it is split.
+fn check_partial_field(
+    rest: &[u8],
+    fields: usize,
+    section_so_far: usize,
+    limits: &Limits,
+) -> Result<(), EdgeError> {
     let len = without_pending_cr(rest);
+    // A started line other than the final empty one will be one more field.
+    if len > 0 && fields + 1 > limits.max_headers {
+        return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::TooManyFields(
+            limits.max_headers,
+        )));
+    }
     if len > limits.max_field_bytes {
         return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge(
             limits.max_field_bytes,

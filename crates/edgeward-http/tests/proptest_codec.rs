@@ -607,3 +607,18 @@ fn regression_trailers_at_limit_depend_on_read_split() {
     let first = decoder.decode(&mut buf).map(|_| ()).map_err(|e| e.status());
     assert_eq!((whole, first), (Ok(Vec::new()), Ok(())));
 }
+
+#[test]
+fn regression_field_count_is_judged_before_a_bare_cr_on_a_partial_line() {
+    // Found by codec_pipeline: with max_headers fields already read, a started line holding
+    // a bare CR got 400 when split there but 431 when whole. Count comes first on both paths.
+    let limits = Limits {
+        max_headers: 2,
+        ..Limits::default()
+    };
+    let input = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: x\ry\r\n\r\n";
+    for cut in 1..input.len() {
+        let (same, verdicts) = same_verdict_when_cut(input, cut, &limits);
+        assert!(same, "{verdicts}");
+    }
+}
