@@ -38,7 +38,12 @@ pub struct AdminState {
     pub store: Arc<Mutex<SqliteStore>>,
     /// The bearer token; required when the listener is not on loopback.
     pub token: Option<String>,
+    /// More Prometheus series to append to `/metrics` (counters owned by other crates).
+    pub extra_metrics: Option<ExtraMetrics>,
 }
+
+/// Appends Prometheus text-format series to `/metrics`.
+pub type ExtraMetrics = Arc<dyn Fn(&mut String) + Send + Sync>;
 
 impl AdminState {
     /// State over `analytics` with `store` as its read connection (see [`SqliteStore::reader`]).
@@ -47,6 +52,7 @@ impl AdminState {
             analytics,
             store: Arc::new(Mutex::new(store)),
             token,
+            extra_metrics: None,
         }
     }
 }
@@ -165,11 +171,13 @@ async fn handle(req: Request<Incoming>, state: &AdminState, loopback: bool) -> R
     };
     match req.uri().path() {
         "/" | "/dashboard" => body(StatusCode::OK, "text/html; charset=utf-8", DASHBOARD_HTML),
-        "/metrics" => body(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            state.analytics.metrics().render(),
-        ),
+        "/metrics" => {
+            let mut text = state.analytics.metrics().render();
+            if let Some(extra) = &state.extra_metrics {
+                extra(&mut text);
+            }
+            body(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text)
+        }
         "/api/status-over-time" => {
             let bucket = params.bucket;
             query(state, params, move |s, f| s.status_over_time(f, bucket)).await

@@ -34,7 +34,7 @@ pub mod rollup;
 pub mod sample;
 pub mod store;
 
-pub use admin::{authorize, serve_admin, AdminState, AuthDecision};
+pub use admin::{authorize, serve_admin, AdminState, AuthDecision, ExtraMetrics};
 pub use event::{is_routine, status_class, Event, RoutineRequest, Source};
 pub use metrics::Metrics;
 pub use query::{

@@ -101,6 +101,10 @@ impl Bound {
             idle: Notify::new(),
             tls_handshake_failures: AtomicU64::new(0),
         });
+        let admin = admin.map(|(listener, mut state)| {
+            state.extra_metrics = Some(proxy_metrics(Arc::clone(&server)));
+            (listener, state)
+        });
         Ok(Bound {
             server,
             listeners,
@@ -269,6 +273,28 @@ async fn shields(config: &Config) -> io::Result<Shields> {
         }
     };
     Ok(Shields::new(key, geoip, store))
+}
+
+/// The proxy's own counters on `/metrics`: rate-limit store failures and TLS
+/// handshake failures (requests themselves are counted by analytics).
+fn proxy_metrics(server: Arc<Server>) -> edgeward_analytics::ExtraMetrics {
+    Arc::new(move |out: &mut String| {
+        use std::fmt::Write;
+        let store_failures = match server.shields.limiter.store() {
+            Store::Redis(redis) => redis.failures(),
+            Store::Memory(_) => 0,
+        };
+        let _ = write!(
+            out,
+            "# HELP edgeward_ratelimit_store_failures_total Rate-limit store calls that failed and were decided by the fail mode.\n\
+             # TYPE edgeward_ratelimit_store_failures_total counter\n\
+             edgeward_ratelimit_store_failures_total {store_failures}\n\
+             # HELP edgeward_tls_handshake_failures_total TLS handshakes that failed or timed out.\n\
+             # TYPE edgeward_tls_handshake_failures_total counter\n\
+             edgeward_tls_handshake_failures_total {}\n",
+            server.tls_handshake_failures()
+        );
+    })
 }
 
 /// Connects to Redis before serving, so the first decisions are real ones;

@@ -547,6 +547,14 @@ fn the_api_and_metrics_count_exactly_the_traffic_sent() {
     let dropped = metric_values(&text, "edgeward_analytics_events_dropped_total");
     assert_eq!(dropped.len(), 1, "{text}");
     assert_eq!(dropped[0].1, 0.0);
+    // The proxy's own counters ride along: no store failures (memory store), no TLS listener.
+    for series in [
+        "edgeward_ratelimit_store_failures_total",
+        "edgeward_tls_handshake_failures_total",
+    ] {
+        assert_eq!(metric_values(&text, series).len(), 1, "{series} missing: {text}");
+        assert_eq!(metric_values(&text, series)[0].1, 0.0, "{text}");
+    }
     let counts: f64 = metric_values(&text, "edgeward_request_duration_seconds_count")
         .iter()
         .map(|(_, v)| v)
