@@ -163,3 +163,10 @@ fn duplicate_rule_ids_are_refused() {
     assert_eq!(e.line, Some(13));
     assert!(e.message.contains("duplicate rule id"));
 }
+
+#[test]
+fn head_timers_are_listener_wide() {
+    let e = fault("limits = { header_timeout = \"5s\" }\n");
+    assert_eq!(e.line, Some(8), "{e}");
+    assert!(e.message.contains("set it in [limits]"), "{e}");
+}

@@ -242,6 +242,18 @@ impl Source<'_> {
             names.insert(name.clone(), raw_zone.name.span());
             let hosts = self.zone_hosts(&raw_zone, &name, &zones, &mut claimed)?;
             let origins = self.zone_origins(&raw_zone, &name)?;
+            // Heads are read before the zone is known: their timers can only be the listener's.
+            for (key, value) in [
+                ("header_timeout", &raw_zone.limits.header_timeout),
+                ("keepalive_timeout", &raw_zone.limits.keepalive_timeout),
+            ] {
+                if let Some(v) = value {
+                    let msg = format!(
+                        "`{key}` applies to whole connections, before a zone is known: set it in [limits]"
+                    );
+                    return Err(self.fault(v.span(), msg));
+                }
+            }
             let limits = self.limits(global, &raw_zone.limits)?;
             let error_pages = self.error_pages(&raw_zone)?;
             let policy = self.policy(RawPolicy {

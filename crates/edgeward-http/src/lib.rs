@@ -16,8 +16,8 @@ mod uri;
 pub use body::{BodyDecoder, BodyEvent};
 pub use limits::Limits;
 pub use request::{
-    check_body_policy, list_items, parse_head, sniff_header, trim_ows, BodyFraming, RequestHead, TargetForm,
-    Version,
+    check_body_policy, check_head_limits, list_items, parse_head, sniff_header, trim_ows, BodyFraming,
+    RequestHead, TargetForm, Version,
 };
 pub use response::{
     end_head, write_chunk_header, write_header, write_header_u64, write_status_line, DateCache,

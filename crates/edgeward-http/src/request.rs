@@ -244,7 +244,7 @@ fn parse_complete(raw: Bytes, request_line: usize, limits: &Limits) -> Result<Re
             return Err(EdgeError::BadRequest(BadRequest::HostMismatch));
         }
     }
-    let framing = semantics.framing(limits)?;
+    let framing = semantics.framing()?;
     Ok(RequestHead {
         method,
         target,
@@ -287,7 +287,9 @@ fn check_request_line(line: &[u8], limits: &Limits) -> Result<(), EdgeError> {
             limit: limits.max_target_bytes,
         });
     }
-    if target.is_empty() || !target.iter().all(|b| (0x21..=0x7e).contains(b)) {
+    // A fragment is never part of a request target (RFC 9112 §3.2); passing one on would
+    // let `/admin#` slip past a rule for `/admin` while the origin serves `/admin`.
+    if target.is_empty() || !target.iter().all(|&b| (0x21..=0x7e).contains(&b) && b != b'#') {
         return Err(EdgeError::BadRequest(BadRequest::InvalidTarget));
     }
     match version {
@@ -334,7 +336,10 @@ fn target_form(method: &[u8], target: &[u8]) -> Result<TargetForm, EdgeError> {
     let fits = match form {
         TargetForm::Asterisk => method == b"OPTIONS",
         TargetForm::Authority => valid_host(target) && target.contains(&b':'),
-        TargetForm::Absolute => valid_host(absolute_authority(target)),
+        // `http://host?q` has an empty path; rather than invent one, refuse it.
+        TargetForm::Absolute => {
+            valid_host(absolute_authority(target)) && !absolute_query_without_path(target)
+        }
         TargetForm::Origin => method != b"CONNECT",
     };
     if fits {
@@ -346,6 +351,15 @@ fn target_form(method: &[u8], target: &[u8]) -> Result<TargetForm, EdgeError> {
 
 fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
     s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// Whether an absolute-form target has a query but no path (`http://h?x=1`).
+fn absolute_query_without_path(target: &[u8]) -> bool {
+    let after = target
+        .windows(3)
+        .position(|w| w == b"://")
+        .map_or(target, |i| &target[i + 3..]);
+    after.iter().find(|&&b| matches!(b, b'/' | b'?')) == Some(&b'?')
 }
 
 /// The authority of an absolute-form target (without userinfo).
@@ -508,7 +522,7 @@ impl FieldSemantics {
         }
     }
 
-    fn framing(&self, limits: &Limits) -> Result<BodyFraming, EdgeError> {
+    fn framing(&self) -> Result<BodyFraming, EdgeError> {
         if self.transfer_encoding {
             if self.content_length.is_some() {
                 return Err(EdgeError::BadRequest(
@@ -523,15 +537,46 @@ impl FieldSemantics {
             }
             return Ok(BodyFraming::Chunked);
         }
+        // The body limit is the zone's, judged after routing (`check_body_policy`).
         match self.content_length {
-            Some(n) if n > limits.max_body_bytes => Err(EdgeError::PayloadTooLarge {
-                limit: limits.max_body_bytes,
-                retry_after: limits.body_retry_after,
-            }),
             Some(0) | None => Ok(BodyFraming::None),
             Some(n) => Ok(BodyFraming::Length(n)),
         }
     }
+}
+
+/// Checks a routed request's head against its zone's head limits (414, 431).
+///
+/// Heads are read under the listener's `[limits]` before the zone is known, so a
+/// zone can only tighten them: this re-checks the parsed head once routed.
+pub fn check_head_limits(head: &RequestHead, limits: &Limits) -> Result<(), EdgeError> {
+    if head.target().len() > limits.max_target_bytes {
+        return Err(EdgeError::UriTooLong {
+            limit: limits.max_target_bytes,
+        });
+    }
+    if head.fields.len() > limits.max_headers {
+        return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::TooManyFields(
+            limits.max_headers,
+        )));
+    }
+    let mut section = 0;
+    for (name, value) in &head.fields {
+        // name ": " value CRLF, as on the wire (optional whitespace aside).
+        let line = name.len() + 2 + value.len();
+        if line > limits.max_field_bytes {
+            return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge(
+                limits.max_field_bytes,
+            )));
+        }
+        section += line + 2;
+    }
+    if section > limits.max_header_bytes {
+        return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::SectionTooLarge(
+            limits.max_header_bytes,
+        )));
+    }
+    Ok(())
 }
 
 /// Checks a routed request against its zone's body policy (411, 413).

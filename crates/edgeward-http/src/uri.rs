@@ -1,17 +1,20 @@
-//! Path normalisation (RFC 3986 §6.2.2): the one spelling of a path that
-//! security decisions and the origin both see.
+//! Path normalisation for security decisions: the path as the most resolving
+//! origin would see it.
 //!
-//! Without it `/%61dmin`, `/./admin` and `/x/../admin` all reach an origin
-//! that resolves them to `/admin`, while a rule written for `/admin` never
-//! matched. Owns: decoding percent-encoded unreserved characters, upper-casing
-//! the remaining percent-encodings, and removing dot segments (§5.2.4). Does
-//! not decode reserved characters (`%2F` stays a literal byte of a segment).
+//! Without it `/%61dmin`, `/./admin`, `/x/../admin`, `//admin` and
+//! `/x/..%2Fadmin` all reach origins that resolve them to `/admin`, while a
+//! rule written for `/admin` never matched. Owns: decoding percent-encoded
+//! unreserved characters and `%2F` (RFC 3986 §6.2.2, plus the slash that common
+//! servers decode before routing), upper-casing the remaining percent-encodings,
+//! merging repeated slashes, and removing dot segments (§5.2.4). The request is
+//! forwarded as sent; decisions err on the side of the resolved path.
 
 use std::borrow::Cow;
 
 /// The normalised form of an origin-form path (no query); borrowed when already normal.
 pub fn normalize_path(path: &str) -> Cow<'_, str> {
-    let needs_work = path.contains('%') || path.split('/').any(|seg| seg == "." || seg == "..");
+    let needs_work =
+        path.contains('%') || path.contains("//") || path.split('/').any(|seg| seg == "." || seg == "..");
     if !needs_work {
         return Cow::Borrowed(path);
     }
@@ -40,7 +43,7 @@ fn decode_unreserved(path: &str) -> String {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
             if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
                 let value = h << 4 | l;
-                if is_unreserved(value) {
+                if is_unreserved(value) || value == b'/' {
                     out.push(value as char);
                 } else {
                     out.push('%');
@@ -60,10 +63,11 @@ fn decode_unreserved(path: &str) -> String {
 /// RFC 3986 §5.2.4 on an absolute path.
 fn remove_dot_segments(path: &str) -> String {
     let mut segments: Vec<&str> = Vec::new();
-    let ends_in_dir = path.ends_with("/.") || path.ends_with("/..") || path == "." || path == "..";
+    let ends_in_dir = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
     for seg in path.split('/').skip(1) {
         match seg {
-            "." => {}
+            // An empty segment is a repeated slash: merged, as servers do.
+            "." | "" => {}
             ".." => {
                 segments.pop();
             }
@@ -99,7 +103,8 @@ mod tests {
         assert_eq!(normalize_path("/%61dmin"), "/admin");
         assert_eq!(normalize_path("/%61%64%6d%69%6e"), "/admin");
         assert_eq!(normalize_path("/%7euser"), "/~user");
-        assert_eq!(normalize_path("/a%2fb"), "/a%2Fb");
+        assert_eq!(normalize_path("/a%2fb"), "/a/b");
+        assert_eq!(normalize_path("/a%5cb"), "/a%5Cb");
         assert_eq!(normalize_path("/100%"), "/100%");
         assert_eq!(normalize_path("/%zz"), "/%zz");
     }
@@ -113,6 +118,11 @@ mod tests {
         assert_eq!(normalize_path("/a/b/.."), "/a/");
         assert_eq!(normalize_path("/a/."), "/a/");
         assert_eq!(normalize_path("/.."), "/");
-        assert_eq!(normalize_path("/a//b"), "/a//b");
+        assert_eq!(normalize_path("/a//b"), "/a/b");
+        assert_eq!(normalize_path("//private/x"), "/private/x");
+        assert_eq!(normalize_path("/public/..%2Fprivate/x"), "/private/x");
+        assert_eq!(normalize_path("/a/"), "/a/");
+        assert_eq!(normalize_path("/%61dmin/"), "/admin/");
+        assert_eq!(normalize_path("/a//"), "/a/");
     }
 }

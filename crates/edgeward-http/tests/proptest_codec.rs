@@ -170,9 +170,11 @@ fn method() -> impl Strategy<Value = String> {
     .prop_filter("CONNECT takes an authority-form target", |m| m != "CONNECT")
 }
 
-/// Origin form: `/` then any visible ASCII (the codec leaves URI syntax to routing).
+/// Origin form: `/` then any visible ASCII but `#` (a fragment is never part of a
+/// request target; the codec leaves the rest of URI syntax to routing).
 fn target() -> impl Strategy<Value = Vec<u8>> {
-    vec(0x21u8..=0x7e, 0..48).prop_map(|rest| [&b"/"[..], &rest].concat())
+    vec((0x21u8..=0x7e).prop_filter("no fragment", |&b| b != b'#'), 0..48)
+        .prop_map(|rest| [&b"/"[..], &rest].concat())
 }
 
 /// A field value: visible ASCII and obs-text, inner SP / HTAB, no outer whitespace.

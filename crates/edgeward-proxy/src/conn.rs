@@ -88,7 +88,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         loop {
             let current = edge();
             let keep_alive = match self.read_head(&current.limits, &mut shutdown).await {
-                HeadRead::Head(head, started) => self.exchange(&current, head, started).await,
+                // The configuration is taken again once the head is in: an idle
+                // keep-alive connection must not serve its next request on an old one.
+                HeadRead::Head(head, started) => self.exchange(&edge(), head, started).await,
                 HeadRead::Fault(error, started) => {
                     self.answer_fault(&current, error, started).await;
                     false
@@ -150,6 +152,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             version: Version::Http11,
             head: head_only,
             keep_alive: false,
+            write_timeout: edge.limits.body_timeout,
         };
         let rendered = write::render_error(&error, &ctx);
         let written = write::write_error(&mut self.wr, &mut self.out, &mut self.date, client, rendered).await;
@@ -178,10 +181,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         let mut decoder =
             BodyDecoder::new(head.framing, limits.max_body_bytes).with_retry_after(limits.body_retry_after);
         let body_timeout = limits.body_timeout;
-        let client = ClientSide {
+        let mut client = ClientSide {
             version: head.version,
             head: head.is_head(),
             keep_alive: head.keep_alive,
+            write_timeout: limits.body_timeout,
         };
         let ctx = RequestCtx {
             head: &head,
@@ -230,6 +234,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         record.origin_duration = outcome.origin_duration;
         record.rule_id = outcome.rule_id;
         record.source = outcome.source;
+        // A body left unread means the connection closes after this reply: say so.
+        client.keep_alive &= decoder.is_done();
         let written = match outcome.reply {
             Reply::Error(error) => {
                 let accept = head.header("accept");

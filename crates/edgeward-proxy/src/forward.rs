@@ -28,10 +28,25 @@ const HOP_BY_HOP: [&str; 8] = [
 /// The `Via` entry this edge adds.
 pub const VIA: &str = "1.1 edgeward";
 
+/// End-to-end fields a client may not demote to hop-by-hop by naming them in
+/// `Connection`: dropping them would change what the origin serves or who it thinks asked.
+const NOT_DEMOTABLE: [&str; 7] = [
+    "host",
+    "content-length",
+    "content-type",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "via",
+    "x-request-id",
+];
+
 /// Whether `name` (lowercase) is hop-by-hop, by the fixed list or by `Connection`.
 fn is_hop_by_hop(name: &[u8], connection_tokens: &[&[u8]]) -> bool {
     HOP_BY_HOP.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(name))
-        || connection_tokens.iter().any(|t| t.eq_ignore_ascii_case(name))
+        || (connection_tokens.iter().any(|t| t.eq_ignore_ascii_case(name))
+            && !NOT_DEMOTABLE
+                .iter()
+                .any(|f| f.as_bytes().eq_ignore_ascii_case(name)))
 }
 
 /// What the edge adds to a forwarded request.

@@ -6,6 +6,7 @@
 //! and the order and skip semantics of the phases. Each phase ends a request
 //! by returning a `Stop`; the pipeline turns it into the reply.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
@@ -145,10 +146,10 @@ pub async fn check(
     body: &mut UpstreamBody,
 ) -> Result<Passed, Stop> {
     let (head, client_ip) = (req.head, req.client_ip);
+    // Lossy, never empty-on-error: one invalid byte must not blank a field a rule reads.
     let text = |name: &str| {
         head.header(name)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .unwrap_or("")
+            .map_or(Cow::Borrowed(""), String::from_utf8_lossy)
     };
     let user_agent = head.header("user-agent").unwrap_or(b"");
     let country = shields.geoip.as_ref().and_then(|g| g.country(client_ip));
@@ -186,16 +187,23 @@ pub async fn check(
         .iter()
         .any(|r| matches!(r.action, Action::Challenge))
         && cleared();
+    // Rules see the host as routing does: lower case, without the port.
+    let host = rule_host(head.host());
+    let (user_agent_text, cookie, referer) = (
+        String::from_utf8_lossy(user_agent),
+        text("cookie"),
+        text("referer"),
+    );
     let (decision, limited) = {
         let headers = Headers(head);
         let fields = edgeward_rules::Request {
-            host: head.host(),
+            host: &host,
             path,
             query,
             method: head.method(),
-            user_agent: std::str::from_utf8(user_agent).unwrap_or(""),
-            cookie: text("cookie"),
-            referer: text("referer"),
+            user_agent: &user_agent_text,
+            cookie: &cookie,
+            referer: &referer,
             ip: client_ip,
             country,
             body_size: body_size(head),
@@ -250,7 +258,7 @@ pub async fn check(
             .filter_map(|(n, v)| std::str::from_utf8(n).ok().map(|n| (n, v)))
             .collect();
         let content_type = text("content-type");
-        let inspect_body = inspectable(content_type) && body_size(head) > 0;
+        let inspect_body = inspectable(&content_type) && body_size(head) > 0;
         let prefix = if inspect_body {
             body.prefetch(zone.policy.waf.body_limit).await
         } else {
@@ -260,7 +268,7 @@ pub async fn check(
             path: raw_path,
             query,
             headers: &header_list,
-            body: inspect_body.then_some((content_type, &prefix[..])),
+            body: inspect_body.then_some((&*content_type, &prefix[..])),
         };
         if let Some(hit) = waf.inspect(&input) {
             tracing::info!(
@@ -407,10 +415,26 @@ fn body_size(head: &RequestHead) -> u64 {
 }
 
 fn inspectable(content_type: &str) -> bool {
-    let media = content_type.split(';').next().unwrap_or("").trim();
-    media.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        || media.eq_ignore_ascii_case("application/json")
-        || media.len() > 5 && media[media.len() - 5..].eq_ignore_ascii_case("+json")
+    let media = content_type.split(';').next().unwrap_or("").trim().as_bytes();
+    // Compared as bytes: a non-ASCII content type must not split a character.
+    media.eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+        || media.eq_ignore_ascii_case(b"application/json")
+        || media.len() > 5 && media[media.len() - 5..].eq_ignore_ascii_case(b"+json")
+}
+
+/// The Host as rules see it: lower case, without a port or a trailing dot.
+fn rule_host(host: &str) -> Cow<'_, str> {
+    let bare = if host.starts_with('[') {
+        host.find(']').map_or(host, |i| &host[..=i])
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    let bare = bare.strip_suffix('.').unwrap_or(bare);
+    if bare.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(bare.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(bare)
+    }
 }
 
 fn forbidden(reason: ForbiddenReason, rule_id: &str) -> Stop {

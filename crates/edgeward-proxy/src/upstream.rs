@@ -32,6 +32,8 @@ pub struct UpstreamBody {
     replay: VecDeque<Result<Frame<Bytes>, BodyAborted>>,
     /// The channel already ended during a prefetch.
     ended: bool,
+    /// Dropped with the body: tells the sender the request has been sent whole.
+    sent: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// The downstream body ended in an error (the client was too slow, sent garbage, or left).
@@ -55,6 +57,7 @@ impl UpstreamBody {
             exact_len: Some(0),
             replay: VecDeque::new(),
             ended: false,
+            sent: None,
         }
     }
 
@@ -70,7 +73,16 @@ impl UpstreamBody {
             exact_len,
             replay: VecDeque::new(),
             ended: false,
+            sent: None,
         }
+    }
+
+    /// A signal that resolves once the body has been sent (or abandoned): the
+    /// origin's response time is counted from then, so a long upload is not a timeout.
+    fn sent_signal(&mut self) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.sent = Some(tx);
+        rx
     }
 
     /// Reads ahead up to `limit` body bytes (for inspection) and returns them; the
@@ -117,13 +129,15 @@ impl Body for UpstreamBody {
         if let Some(frame) = self.replay.pop_front() {
             return Poll::Ready(Some(frame));
         }
-        if self.ended {
-            return Poll::Ready(None);
+        let ended = self.ended;
+        let polled = match self.rx.as_mut() {
+            Some(rx) if !ended => rx.poll_recv(cx),
+            _ => Poll::Ready(None),
+        };
+        if let Poll::Ready(None) = polled {
+            self.sent = None;
         }
-        match self.rx.as_mut() {
-            Some(rx) => rx.poll_recv(cx),
-            None => Poll::Ready(None),
-        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -266,17 +280,28 @@ impl Lease {
     /// Sends `req`; the response head, or the catalog error for the failure.
     pub async fn send(
         mut self,
-        req: http::Request<UpstreamBody>,
+        mut req: http::Request<UpstreamBody>,
         response_timeout: Duration,
     ) -> Result<(http::Response<Incoming>, Lease), SendFailure> {
         let reused = self.reused;
-        match tokio::time::timeout(response_timeout, self.sender.send_request(req)).await {
-            Err(_) => Err(SendFailure {
+        let sent = req.body_mut().sent_signal();
+        // The response timer starts once the request body is sent: an upload that is
+        // still moving is governed by the client's body timeout, not by this one.
+        let response_deadline = async {
+            let _ = sent.await;
+            tokio::time::sleep(response_timeout).await;
+        };
+        let outcome = tokio::select! {
+            result = self.sender.send_request(req) => Some(result),
+            () = response_deadline => None,
+        };
+        match outcome {
+            None => Err(SendFailure {
                 error: EdgeError::GatewayTimeout,
                 retryable: false,
             }),
-            Ok(Ok(resp)) => Ok((resp, self)),
-            Ok(Err(e)) => {
+            Some(Ok(resp)) => Ok((resp, self)),
+            Some(Err(e)) => {
                 let error = if e.is_parse() || e.is_parse_too_large() || e.is_parse_status() {
                     EdgeError::BadGateway(OriginFault::InvalidResponse)
                 } else {

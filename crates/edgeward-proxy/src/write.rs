@@ -6,6 +6,7 @@
 //! edge adds on the way out (`Date` when missing, `Via`, the request id).
 
 use std::io;
+use std::time::Duration;
 
 use bytes::Buf;
 use edgeward_errors::{reason_phrase, render, RenderContext, Rendered, REQUEST_ID_HEADER};
@@ -38,6 +39,16 @@ pub struct ClientSide {
     pub head: bool,
     /// Whether the connection may stay open after this response.
     pub keep_alive: bool,
+    /// Longest a write to the client may wait (a client that stops reading is dropped).
+    pub write_timeout: Duration,
+}
+
+/// Writes all of `buf` to the client within `limit`.
+async fn send<W: AsyncWrite + Unpin>(wr: &mut W, buf: &[u8], limit: Duration) -> io::Result<()> {
+    match tokio::time::timeout(limit, wr.write_all(buf)).await {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
+    }
 }
 
 /// What was written: the status, body bytes, and whether the connection may be reused.
@@ -73,7 +84,7 @@ pub async fn write_error<W: AsyncWrite + Unpin>(
     }
     end_head(out);
     out.extend_from_slice(&rendered.body);
-    wr.write_all(out).await?;
+    send(wr, out, client.write_timeout).await?;
     Ok(Written {
         status: rendered.status,
         body_bytes: rendered.body.len() as u64,
@@ -112,7 +123,7 @@ pub async fn write_local<W: AsyncWrite + Unpin>(
     if !client.head {
         out.extend_from_slice(&reply.body);
     }
-    wr.write_all(out).await?;
+    send(wr, out, client.write_timeout).await?;
     Ok(Written {
         status,
         body_bytes: if client.head { 0 } else { reply.body.len() as u64 },
@@ -134,11 +145,10 @@ fn origin_framing(reply: &OriginReply, client: ClientSide) -> ResponseFraming {
     if client.head || reply.status.is_informational() || status == 204 || status == 304 {
         return ResponseFraming::NoBody;
     }
-    let length = reply
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    // The length is what hyper actually framed the body with, never the origin's
+    // header taken on trust: with `Transfer-Encoding` and `Content-Length` both sent,
+    // or `Content-Length: 5, 5`, passing the header on would desync the client.
+    let length = http_body::Body::size_hint(&reply.body).exact();
     match (length, client.version) {
         (Some(n), _) => ResponseFraming::Length(n),
         (None, Version::Http11) => ResponseFraming::Chunked,
@@ -174,7 +184,15 @@ pub async fn write_origin<W: AsyncWrite + Unpin>(
         has_date |= name == http::header::DATE;
         has_via |= name == http::header::VIA;
         has_request_id |= name == X_REQUEST_ID;
+        // A bodiless reply (HEAD, 204, 304) keeps the origin's Content-Length as
+        // metadata; otherwise the edge writes the length it frames with.
+        if name == http::header::CONTENT_LENGTH && framing != ResponseFraming::NoBody {
+            continue;
+        }
         write_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if let ResponseFraming::Length(n) = framing {
+        write_header_u64(out, b"Content-Length", n);
     }
     if !has_date {
         write_header(out, b"Date", date.now());
@@ -190,7 +208,15 @@ pub async fn write_origin<W: AsyncWrite + Unpin>(
     }
     connection_header(out, client, keep_alive);
     end_head(out);
-    let body_bytes = stream_body(wr, out, &mut reply, framing).await?;
+    let body_bytes = stream_body(wr, out, &mut reply, framing, client.write_timeout).await?;
+    if let ResponseFraming::Length(n) = framing {
+        if body_bytes != n {
+            // The announced length was not met: the connection cannot be trusted further.
+            return Err(io::Error::other(format!(
+                "origin body ended after {body_bytes} of {n} bytes"
+            )));
+        }
+    }
     Ok(Written {
         status,
         body_bytes,
@@ -204,20 +230,24 @@ async fn stream_body<W: AsyncWrite + Unpin>(
     out: &mut Vec<u8>,
     reply: &mut OriginReply,
     framing: ResponseFraming,
+    client_write: Duration,
 ) -> io::Result<u64> {
     let mut sent = 0u64;
     loop {
         // Write what is buffered when the next frame is not ready yet, so a
         // small response goes out in one write and a slow one is not held back.
+        // A stalled origin body is bounded too: the idle timeout ends the exchange.
+        let idle = reply.idle_timeout;
         let frame = tokio::select! {
             biased;
-            f = reply.body.frame() => f,
+            f = tokio::time::timeout(idle, reply.body.frame()) => f,
             _ = std::future::ready(()), if !out.is_empty() => {
-                wr.write_all(out).await?;
+                send(wr, out, client_write).await?;
                 out.clear();
-                reply.body.frame().await
+                tokio::time::timeout(idle, reply.body.frame()).await
             }
         };
+        let frame = frame.map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "origin body stalled"))?;
         let Some(frame) = frame else { break };
         let frame = frame.map_err(|e| io::Error::other(format!("origin body: {e}")))?;
         match frame.into_data() {
@@ -250,14 +280,14 @@ async fn stream_body<W: AsyncWrite + Unpin>(
                         write_header(out, name.as_str().as_bytes(), value.as_bytes());
                     }
                     end_head(out);
-                    wr.write_all(out).await?;
+                    send(wr, out, client_write).await?;
                     out.clear();
                     return Ok(sent);
                 }
             }
         }
         if out.len() >= FLUSH_AT {
-            wr.write_all(out).await?;
+            send(wr, out, client_write).await?;
             out.clear();
         }
     }
@@ -265,7 +295,7 @@ async fn stream_body<W: AsyncWrite + Unpin>(
         out.extend_from_slice(LAST_CHUNK);
     }
     if !out.is_empty() {
-        wr.write_all(out).await?;
+        send(wr, out, client_write).await?;
         out.clear();
     }
     Ok(sent)

@@ -15,8 +15,9 @@
 //!
 //! Does not own: the once-only decode (so `%0a` arrives here as a newline).
 
+use crate::find::{ByteSet, Hay};
 use crate::Strength;
-use memchr::memmem;
+use std::borrow::Cow;
 
 /// Commands unlikely as ordinary words: any separator before them is enough.
 const DISTINCT: &[&str] = &[
@@ -93,12 +94,16 @@ const WORDY: &[&str] = &[
 ];
 
 /// Looks for command injection in a lowercased, decoded value.
+#[cfg(test)]
 pub(crate) fn detect(s: &str) -> Option<(&'static str, Strength)> {
+    detect_in(s, ByteSet::of(s.as_bytes()))
+}
+
+/// [`detect`] given `set`, exactly the bytes of `s` (its gates rely on absence).
+pub(crate) fn detect_in(s: &str, set: ByteSet) -> Option<(&'static str, Strength)> {
     let raw = s.as_bytes();
-    if !raw
-        .iter()
-        .any(|&b| matches!(b, b';' | b'|' | b'&' | b'`' | b'$' | b'\n' | b'\r' | b'(' | b'{'))
-    {
+    // Every rule needs one of these bytes (a separator, substitution, brace or newline).
+    if !set.has_any(b";|&`$\n\r({") {
         return None;
     }
     let mut best: Option<(&'static str, Strength)> = None;
@@ -111,11 +116,17 @@ pub(crate) fn detect(s: &str) -> Option<(&'static str, Strength)> {
     if head.starts_with(b"() {") || head.starts_with(b"(){") {
         note("waf-cmdi-405", Strength::Strong);
     }
-    if memmem::find(raw, b"${ifs}").is_some() || memmem::find(raw, b"$ifs").is_some() {
+    let hay = Hay::new(raw, set);
+    let ifs = hay.contains(b"${ifs}") || hay.contains(b"$ifs");
+    if ifs {
         note("waf-cmdi-402", Strength::Strong);
     }
-    let f = fold(s);
-    let b = f.as_bytes();
+    let f = fold(s, ifs, &set);
+    // Folding only removes bytes or turns `${ifs}` into a space.
+    let mut fset = set;
+    fset.insert(b' ');
+    let h = Hay::new(f.as_bytes(), fset);
+    let b = h.bytes;
     for marker in [
         &b"/dev/tcp/"[..],
         b"/dev/udp/",
@@ -135,7 +146,7 @@ pub(crate) fn detect(s: &str) -> Option<(&'static str, Strength)> {
         b"/usr/bin/id",
         b"/bin/id",
     ] {
-        if memmem::find(b, marker).is_some() {
+        if h.contains(marker) {
             note("waf-cmdi-404", Strength::Medium);
         }
     }
@@ -286,11 +297,20 @@ fn short_word(w: &str) -> bool {
 }
 
 /// Removes evasion padding: `${IFS}`/`$IFS$9` → space, empty quote pairs, `\` before letters.
-fn fold(s: &str) -> String {
-    let s = s
-        .replace("${ifs}", " ")
-        .replace("$ifs$9", " ")
-        .replace("$ifs", " ");
+/// Borrows when there is nothing to fold (`ifs` false and no quote or backslash in `set`).
+fn fold<'a>(s: &'a str, ifs: bool, set: &ByteSet) -> Cow<'a, str> {
+    if !ifs && !set.has_any(b"'\"\\") {
+        return Cow::Borrowed(s);
+    }
+    let s = if ifs {
+        Cow::Owned(
+            s.replace("${ifs}", " ")
+                .replace("$ifs$9", " ")
+                .replace("$ifs", " "),
+        )
+    } else {
+        Cow::Borrowed(s)
+    };
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -310,7 +330,7 @@ fn fold(s: &str) -> String {
             }
         }
     }
-    String::from_utf8(out).unwrap_or_default()
+    Cow::Owned(String::from_utf8(out).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //!
 //! Owns, one module per concern:
 //! - managed detectors — [`Waf::inspect`] over path, query, headers, cookies and bounded
-//!   bodies, using `sqli`, `xss`, `traversal`, `cmdi`, `scanners` on values `decode`d once;
+//!   bodies, using `sqli`, `xss`, `traversal`, `cmdi`, `scanners` on values `decode`d once,
+//!   each value lowercased and byte-classified once (`find::ByteSet`) so that detectors skip
+//!   searches and work that the value's bytes rule out, without changing any verdict;
 //! - IP access rules ([`IpRules`]) and the CIDR → country map ([`GeoIp`]);
 //! - the Browser Integrity Check ([`browser_check`]);
 //! - the proof-of-work challenge and clearance cookie ([`ClearanceKey`]);
@@ -17,6 +19,7 @@ mod browser;
 mod challenge;
 mod cmdi;
 pub mod decode;
+mod find;
 mod geoip;
 mod ip_rules;
 mod ranges;
@@ -35,6 +38,8 @@ pub use challenge::{
 pub use geoip::GeoIp;
 pub use ip_rules::{IpAction, IpRuleEntry, IpRules, IpTarget};
 pub use scanners::SCANNER_AGENTS;
+
+use find::ByteSet;
 
 use decode::{
     evasive_encoding, evidence, for_each_json_string, for_each_pair, percent_decode_once, still_encoded,
@@ -229,7 +234,7 @@ impl Waf {
         if lname(name) || name.len() > 4 && name[..4].eq_ignore_ascii_case("sec-") {
             return None;
         }
-        let text = String::from_utf8_lossy(value);
+        let text = utf8_lossy(value);
         if name.eq_ignore_ascii_case("cookie") {
             for crumb in text.split(';') {
                 let (_, v) = crumb.split_once('=').unwrap_or(("", crumb));
@@ -257,7 +262,7 @@ impl Waf {
         let ctype = ctype.trim_start();
         let is =
             |prefix: &str| ctype.len() >= prefix.len() && ctype[..prefix.len()].eq_ignore_ascii_case(prefix);
-        let text = String::from_utf8_lossy(body);
+        let text = utf8_lossy(body);
         if is("application/x-www-form-urlencoded") {
             self.check_pairs(&text, || Location::Body)
         } else if is("application/json")
@@ -269,8 +274,10 @@ impl Waf {
             // JSON strings were never URL-decoded: decoding them once is their first decode.
             for_each_json_string(&text, |s| {
                 let once = percent_decode_once(s, false);
+                // Nothing to decode: `once` is `s` itself and would give the same verdict.
+                let decoded = matches!(once, std::borrow::Cow::Owned(_));
                 self.detect(s)
-                    .or_else(|| self.detect(&once))
+                    .or_else(|| if decoded { self.detect(&once) } else { None })
                     .map(|(id, cat)| self.hit(id, cat, Location::Body, s))
             })
         } else {
@@ -307,22 +314,32 @@ impl Waf {
     }
 
     fn detect(&self, value: &str) -> Option<(&'static str, Category)> {
+        // One pass over the value, lowercasing it (on the stack when short) and collecting its
+        // byte set; every gate and search below is then exact and cheap.
+        let mut stack = [0u8; 256];
+        let heap;
+        let lower: &str = if value.len() <= stack.len() {
+            let buf = &mut stack[..value.len()];
+            buf.copy_from_slice(value.as_bytes());
+            buf.make_ascii_lowercase();
+            // ASCII lowercasing keeps UTF-8 valid, so this never fails.
+            std::str::from_utf8(buf).unwrap_or_default()
+        } else {
+            heap = value.to_ascii_lowercase();
+            &heap
+        };
+        let set = ByteSet::of(lower.as_bytes());
         // Words, spaces and light punctuation carry no attack syntax (`--` does: a comment).
-        let plain = value.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(b, b' ' | b'-' | b'_' | b'.' | b',' | b'!' | b'?')
-                || b >= 0x80
-        }) && !value.contains("--");
-        if plain && !contains_ci(value, "union") {
+        let plain = set.is_subset(&PLAIN) && !find::contains(lower.as_bytes(), b"--");
+        if plain && !find::contains(lower.as_bytes(), b"union") {
             return None;
         }
-        let lower = value.to_ascii_lowercase();
         let mut best: Option<(&'static str, Category, Strength)> = None;
         let candidates = [
-            (sqli::detect(&lower), Category::SqlInjection),
-            (traversal::detect(&lower), Category::PathTraversal),
-            (cmdi::detect(&lower), Category::CommandInjection),
-            (xss::detect(value), Category::Xss),
+            (sqli::detect(lower), Category::SqlInjection),
+            (traversal::detect_in(lower, set), Category::PathTraversal),
+            (cmdi::detect_in(lower, set), Category::CommandInjection),
+            (xss::detect_in(value, lower, set), Category::Xss),
         ];
         for (hit, cat) in candidates {
             if let Some((id, s)) = hit {
@@ -344,11 +361,17 @@ impl Waf {
     }
 }
 
-fn contains_ci(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+/// `String::from_utf8_lossy`, with the (vectorised) validity check first for the common case.
+fn utf8_lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
+
+/// Bytes of a "plain" value: letters, digits, space, `-_.,!?` and any non-ASCII byte (each of
+/// these is a whole class of [`ByteSet`], so the subset test is exact).
+const PLAIN: ByteSet = ByteSet::of_const(b"abcdefghijklmnopqrstuvwxyz0 -_.,!?\x80");
 
 #[cfg(test)]
 mod tests {

@@ -266,10 +266,14 @@ fn scan(t: &[Tok<'_>], broke_out: bool) -> Option<(&'static str, Strength)> {
                 if tok.text == "waitfor" && is_word(t.get(i + 1), &["delay", "time"]) {
                     note(("waf-sqli-104", Strength::Strong));
                 }
+                let first = tok.text.as_bytes().first().copied();
                 if CATALOGS.iter().any(|c| {
-                    tok.text
-                        .strip_prefix(c)
-                        .is_some_and(|r| r.is_empty() || r.starts_with('.'))
+                    // First-byte check first: most words start with no catalog's letter.
+                    first == c.as_bytes().first().copied()
+                        && tok
+                            .text
+                            .strip_prefix(c)
+                            .is_some_and(|r| r.is_empty() || r.starts_with('.'))
                 }) {
                     let sqlish = t.iter().any(|x| {
                         matches!(x.kind, Kind::Semi | Kind::Comment | Kind::LParen)

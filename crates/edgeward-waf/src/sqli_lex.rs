@@ -74,7 +74,7 @@ pub(crate) fn tokenize<'a>(s: &'a str, ctx: Option<u8>, out: &mut Vec<Tok<'a>>) 
                     }
                     continue;
                 }
-                match memchr::memmem::find(&b[i + 2..], b"*/") {
+                match crate::find::find(&b[i + 2..], b"*/") {
                     // A closed inline comment is whitespace to the SQL parser (`and/**/2=2`).
                     Some(e) => {
                         i += 2 + e + 2;

@@ -14,8 +14,8 @@
 //! Does not own: the once-only percent decoding, which `decode` performs (and which already
 //! folds overlong UTF-8 and `%uXXXX`), nor the double-encoding signal it reports.
 
+use crate::find::{ByteSet, Hay};
 use crate::Strength;
-use memchr::memmem;
 
 const SENSITIVE: &[&[u8]] = &[
     b"/etc/passwd",
@@ -46,20 +46,26 @@ const SENSITIVE: &[&[u8]] = &[
 ];
 
 /// Looks for traversal in a lowercased, decoded value.
+#[cfg(test)]
 pub(crate) fn detect(s: &str) -> Option<(&'static str, Strength)> {
+    detect_in(s, ByteSet::of(s.as_bytes()))
+}
+
+/// [`detect`] given `set`, exactly the bytes of `s` (its gates rely on absence).
+pub(crate) fn detect_in(s: &str, set: ByteSet) -> Option<(&'static str, Strength)> {
     let raw = s.as_bytes();
-    if !raw
-        .iter()
-        .any(|&b| matches!(b, b'.' | b'/' | b'\\' | 0 | b'%' | b':'))
-    {
+    if !set.has_any(b"./\\\0%:") {
         return None;
     }
-    if raw.contains(&0) {
+    if set.has(0) && raw.contains(&0) {
         return Some(("waf-trav-302", Strength::Strong));
     }
-    // Fold `\` to `/` without allocating when there is none.
+    // Fold `\` to `/` without allocating when there is none; the folded value's bytes are
+    // covered by `set` plus `/`.
+    let mut set = set;
+    set.insert(b'/');
     let folded;
-    let b: &[u8] = if raw.contains(&b'\\') {
+    let b: &[u8] = if set.has(b'\\') && raw.contains(&b'\\') {
         folded = raw
             .iter()
             .map(|&c| if c == b'\\' { b'/' } else { c })
@@ -74,10 +80,10 @@ pub(crate) fn detect(s: &str) -> Option<(&'static str, Strength)> {
             best = Some((id, s));
         }
     };
-    let climbs = count_climbs(b);
-    let sensitive = SENSITIVE.iter().any(|n| memmem::find(b, n).is_some())
-        || b.ends_with(b"etc/passwd")
-        || b.ends_with(b"etc/shadow");
+    let h = Hay::new(b, set);
+    let climbs = count_climbs(&h);
+    let sensitive =
+        SENSITIVE.iter().any(|n| h.contains(n)) || b.ends_with(b"etc/passwd") || b.ends_with(b"etc/shadow");
     if sensitive {
         note(
             "waf-trav-301",
@@ -97,7 +103,7 @@ pub(crate) fn detect(s: &str) -> Option<(&'static str, Strength)> {
         2 => note("waf-trav-300", Strength::Medium),
         _ => note("waf-trav-300", Strength::Strong),
     }
-    if memmem::find(b, b"....//").is_some() || memmem::find(b, b"/.../").is_some() || b.starts_with(b".../") {
+    if h.contains(b"....//") || h.contains(b"/.../") || b.starts_with(b".../") {
         note("waf-trav-300", Strength::Medium);
     }
     if [
@@ -113,14 +119,14 @@ pub(crate) fn detect(s: &str) -> Option<(&'static str, Strength)> {
         b".%2e/",
     ]
     .iter()
-    .any(|n| memmem::find(b, n).is_some())
+    .any(|n| h.contains(n))
     {
         note("waf-trav-303", Strength::Strong);
     }
-    if b.starts_with(b"file:/") || memmem::find(b, b"=file:/").is_some() {
+    if b.starts_with(b"file:/") || h.contains(b"=file:/") {
         note("waf-trav-304", Strength::Medium);
     }
-    if let Some(p) = memmem::find(b, b":/") {
+    if let Some(p) = h.find(b":/") {
         let drive = p >= 1 && b[p - 1].is_ascii_alphabetic() && (p == 1 || !b[p - 2].is_ascii_alphanumeric());
         let rest = &b[p + 2..];
         if drive
@@ -142,9 +148,10 @@ pub(crate) fn detect(s: &str) -> Option<(&'static str, Strength)> {
 }
 
 /// Counts `..` path segments (`../`, `/..` at the end, `..;/` Tomcat form).
-fn count_climbs(b: &[u8]) -> usize {
+fn count_climbs(h: &Hay<'_>) -> usize {
+    let b = h.bytes;
     let mut n = 0;
-    for at in memmem::find_iter(b, b"..") {
+    for at in h.find_iter(b"..") {
         let before_ok = at == 0 || matches!(b[at - 1], b'/' | b'=' | b'.' | b';');
         let after = b.get(at + 2).copied();
         let after_ok = matches!(after, None | Some(b'/' | b';' | b'%' | b'.'));

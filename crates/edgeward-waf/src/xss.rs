@@ -16,8 +16,9 @@
 //! Does not own: percent-decoding (done once by the caller).
 
 use crate::decode::html_fold;
+use crate::find::{self as memmem, ByteSet, Hay};
 use crate::Strength;
-use memchr::memmem;
+use std::borrow::Cow;
 
 /// Tags whose mere presence with attributes runs or loads active content.
 const ACTIVE_TAGS: &[&str] = &[
@@ -54,22 +55,35 @@ const MAX_ATTRS: usize = 512;
 const SCHEMES: &[&[u8]] = &[b"javascript:", b"vbscript:", b"livescript:", b"mocha:"];
 
 /// Looks for XSS in a decoded (not yet lowercased) value.
+#[cfg(test)]
 pub(crate) fn detect(raw: &str) -> Option<(&'static str, Strength)> {
-    let interesting = raw
-        .bytes()
-        .any(|b| matches!(b, b'<' | b'&' | b'\\' | b':' | b'=' | b'(' | b'`'));
-    if !interesting {
+    let lower = raw.to_ascii_lowercase();
+    detect_in(raw, &lower, ByteSet::of(lower.as_bytes()))
+}
+
+/// [`detect`] given `lower`, `raw` ASCII-lowercased, and `set`, exactly the bytes of `lower`.
+pub(crate) fn detect_in(raw: &str, lower: &str, set: ByteSet) -> Option<(&'static str, Strength)> {
+    if !set.has_any(b"<&\\:=(`") {
         return None;
     }
-    let f = html_fold(raw);
-    let b = f.as_bytes();
+    // Without references, escapes or ignored controls the browser's view is just `lower`
+    // (`html_fold` would only lowercase it), so skip the fold and its allocation.
+    let (f, fset) = if set.has_any(b"&\\\0\t\n\r") {
+        let f = html_fold(raw);
+        let fset = ByteSet::of(f.as_bytes());
+        (Cow::Owned(f), fset)
+    } else {
+        (Cow::Borrowed(lower), set)
+    };
+    let h = Hay::new(f.as_bytes(), fset);
+    let b = h.bytes;
     let mut best: Option<(&'static str, Strength)> = None;
     let mut note = |id: &'static str, s: Strength| {
         if best.map_or(true, |b| s < b.1) {
             best = Some((id, s));
         }
     };
-    for lt in memchr::memchr_iter(b'<', b) {
+    for lt in memchr::memchr_iter(b'<', if fset.has(b'<') { b } else { &[] }) {
         if let Some((id, s)) = tag_at(&f, lt + 1) {
             note(id, s);
             if s == Strength::Strong {
@@ -78,7 +92,7 @@ pub(crate) fn detect(raw: &str) -> Option<(&'static str, Strength)> {
         }
     }
     for scheme in SCHEMES {
-        for at in memmem::find_iter(b, scheme) {
+        for at in h.find_iter(scheme) {
             let next = b.get(at + scheme.len()).copied();
             let prev = at.checked_sub(1).map(|p| b[p]);
             let lead = matches!(prev, None | Some(b'=' | b'"' | b'\'' | b'(' | b'`' | b' ' | b'/'));
@@ -95,24 +109,24 @@ pub(crate) fn detect(raw: &str) -> Option<(&'static str, Strength)> {
         b"data:text/xml",
         b"data:text/javascript",
     ] {
-        if memmem::find(b, data).is_some() {
+        if h.contains(data) {
             note("waf-xss-204", Strength::Medium);
         }
     }
-    if attribute_breakout(b) {
+    if fset.has_any(b"\"'") && fset.has(b'=') && attribute_breakout(b) {
         note("waf-xss-201", Strength::Medium);
     }
-    if memmem::find(b, b"srcdoc=").is_some() || memmem::find(b, b"-moz-binding").is_some() {
+    if h.contains(b"srcdoc=") || h.contains(b"-moz-binding") {
         note("waf-xss-205", Strength::Medium);
     }
-    for at in memmem::find_iter(b, b"expression(") {
+    for at in h.find_iter(b"expression(") {
         let css = b[..at].iter().rev().take(24).any(|&c| c == b':' || c == b'=');
         note("waf-xss-205", if css { Strength::Medium } else { Strength::Weak });
     }
-    if memmem::find(b, b"behavior:url(").is_some() || memmem::find(b, b"behavior: url(").is_some() {
+    if h.contains(b"behavior:url(") || h.contains(b"behavior: url(") {
         note("waf-xss-205", Strength::Medium);
     }
-    if let Some(s) = js_sink(b) {
+    if let Some(s) = js_sink(&h) {
         note("waf-xss-206", s);
     }
     best
@@ -239,7 +253,8 @@ fn attribute_breakout(b: &[u8]) -> bool {
 }
 
 /// Script sinks. A call like `alert(` only counts after a string break-out.
-fn js_sink(b: &[u8]) -> Option<Strength> {
+fn js_sink(h: &Hay<'_>) -> Option<Strength> {
+    let b = h.bytes;
     const ALWAYS: &[&[u8]] = &[
         b"document.cookie",
         b"document.domain",
@@ -261,11 +276,11 @@ fn js_sink(b: &[u8]) -> Option<Strength> {
         b"atob(",
     ];
     let mut best = None;
-    if ALWAYS.iter().any(|n| memmem::find(b, n).is_some()) {
+    if ALWAYS.iter().any(|n| h.contains(n)) {
         best = Some(Strength::Medium);
     }
     for call in CALLS {
-        for at in memmem::find_iter(b, call) {
+        for at in h.find_iter(call) {
             let before = &b[at.saturating_sub(64)..at];
             // `";alert(`, `'-alert(`, `');alert(`, `*/alert(` — a quote closed just before.
             let tail: Vec<u8> = before

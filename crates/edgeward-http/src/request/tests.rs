@@ -188,3 +188,18 @@ fn body_policy_applies_zone_limits() {
         })
     );
 }
+
+#[test]
+fn fragments_and_pathless_absolute_queries_are_refused() {
+    assert_eq!(
+        fault(b"GET /admin# HTTP/1.1\r\nHost: a\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::InvalidTarget)
+    );
+    assert_eq!(
+        fault(b"GET http://a?x=1 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::InvalidTarget)
+    );
+    // The zone's body limit is judged after routing, not by the parser.
+    let big = ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999999\r\n\r\n");
+    assert_eq!(big.framing, BodyFraming::Length(999_999_999_999));
+}
