@@ -257,7 +257,14 @@ pub async fn check(
             .headers()
             .filter_map(|(n, v)| std::str::from_utf8(n).ok().map(|n| (n, v)))
             .collect();
-        let content_type = text("content-type");
+        // With several Content-Type fields an origin may honour any of them: inspect the
+        // body as the first one that names an inspectable type.
+        let content_type = head
+            .headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"content-type"))
+            .map(|(_, v)| String::from_utf8_lossy(v))
+            .find(|ct| inspectable(ct))
+            .unwrap_or_else(|| text("content-type"));
         let inspect_body = inspectable(&content_type) && body_size(head) > 0;
         let prefix = if inspect_body {
             body.prefetch(zone.policy.waf.body_limit).await

@@ -193,3 +193,17 @@ fn a_slow_but_moving_upload_is_not_an_origin_timeout() {
         "1 s of upload under a 400 ms response timeout"
     );
 }
+
+#[test]
+fn a_second_content_type_does_not_hide_a_body_from_the_waf() {
+    let origin = TestOrigin::fixed("200 OK", "", "ok");
+    let edge = Edgeward::start(&config(origin.addr, ""));
+    let body = "q=1%27%20UNION%20SELECT%20password%20FROM%20users--";
+    let req = format!(
+        "POST /search HTTP/1.1\r\nHost: example.com\r\nContent-Type: text/plain\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(exchange(edge.addr, req.as_bytes()).status, 403);
+    assert!(origin.requests().is_empty());
+}
