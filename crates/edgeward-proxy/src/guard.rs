@@ -431,12 +431,7 @@ fn inspectable(content_type: &str) -> bool {
 
 /// The Host as rules see it: lower case, without a port or a trailing dot.
 fn rule_host(host: &str) -> Cow<'_, str> {
-    let bare = if host.starts_with('[') {
-        host.find(']').map_or(host, |i| &host[..=i])
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
-    };
-    let bare = bare.strip_suffix('.').unwrap_or(bare);
+    let bare = crate::pipeline::bare_host(host);
     if bare.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(bare.to_ascii_lowercase())
     } else {

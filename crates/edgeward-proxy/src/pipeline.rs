@@ -189,9 +189,7 @@ pub fn check_transport(transport: &Transport, head: &RequestHead) -> Result<(), 
 
 /// Phase 2: the zone for the request's host.
 pub fn route(edge: &Edge, head: &RequestHead) -> Result<Routed, EdgeError> {
-    // A fully qualified name (`example.com.`) is the same host.
-    let host = host_without_port(head.host());
-    let host = host.strip_suffix('.').unwrap_or(host);
+    let host = bare_host(head.host());
     let mut lower = [0u8; 256];
     let zone = match host.len() {
         // No Host at all (HTTP/1.0): the configured default zone, if any (RFC 9112 §3.3).
@@ -381,6 +379,13 @@ fn host_without_port(host: &str) -> &str {
         return host.find(']').map_or(host, |i| &host[..=i]);
     }
     host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+/// The host a request names, as routing and rules compare it: without the port,
+/// and without the trailing dot of a fully qualified name (case is the caller's).
+pub(crate) fn bare_host(host: &str) -> &str {
+    let host = host_without_port(host);
+    host.strip_suffix('.').unwrap_or(host)
 }
 
 #[cfg(test)]
