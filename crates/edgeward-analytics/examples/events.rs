@@ -1,89 +1,147 @@
-//! How fast the analytics path is: events/s the SQLite store sustains in batched
-//! transactions, and the cost of one `AnalyticsHandle::record` call.
+//! How fast each store takes events, and what analytics costs the thread that records.
 //!
-//! `cargo run --release -p edgeward-analytics --example events [EVENTS]`
+//! `cargo run --release -p edgeward-analytics --example events -- STORE [EVENTS]` where STORE
+//! is `sqlite-memory`, `sqlite-file`, `postgres=URL` or `clickhouse=http://HOST:PORT`.
+//!
+//! 1. The store alone: detail events in batches of 1000 through [`EventSink::write`], the way
+//!    the delivery thread hands them over (events/s).
+//! 2. The full path at a fixed request rate (routine mix, as a busy edge records it): the
+//!    process CPU time per recorded request, recording thread and delivery thread together,
+//!    from `/proc/self/stat`. Compare with `off` to see what a store costs per request.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use edgeward_analytics::{sample, Analytics, Event, Options, SqliteStore};
+use edgeward_analytics::{
+    open_store, sample, Analytics, ClickHouseSettings, Event, Options, PostgresSettings, SqliteCap,
+    StoreSettings,
+};
 
-fn events(n: usize) -> Vec<Event> {
-    let mix = sample::events(sample::BASE_MS);
+fn events(n: usize, details_only: bool) -> Vec<Event> {
+    let mix: Vec<Event> = sample::events(sample::BASE_MS)
+        .into_iter()
+        .filter(|e| !details_only || !e.is_routine())
+        .collect();
+    let now = edgeward_analytics::batch::now_ms();
     (0..n)
         .map(|i| {
             let mut e = mix[i % mix.len()].clone();
-            e.time_ms = sample::BASE_MS + i as i64;
+            e.time_ms = now + i as i64 / 100;
             e.request_id = format!("req-{i:08}");
             e
         })
         .collect()
 }
 
+fn settings(arg: &str, dir: &std::path::Path) -> Option<StoreSettings> {
+    let timeout = Duration::from_secs(10);
+    Some(match arg.split_once('=') {
+        None if arg == "sqlite-memory" => StoreSettings::Sqlite {
+            path: None,
+            cap: SqliteCap::default(),
+        },
+        None if arg == "sqlite-file" => StoreSettings::Sqlite {
+            path: Some(dir.join("events.db")),
+            cap: SqliteCap::default(),
+        },
+        Some(("postgres", url)) => StoreSettings::Postgres(PostgresSettings {
+            url: url.to_owned(),
+            timeout,
+        }),
+        Some(("clickhouse", url)) => StoreSettings::ClickHouse(ClickHouseSettings {
+            url: url.to_owned(),
+            database: "edgeward_bench".into(),
+            user: None,
+            timeout,
+        }),
+        _ => return None,
+    })
+}
+
+/// User + system CPU time of this process.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+}
+
 fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(200_000);
+    let mut args = std::env::args().skip(1);
+    let store_arg = args.next().unwrap_or_else(|| "sqlite-file".into());
+    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let dir = std::env::temp_dir().join(format!("edgeward-events-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    let off = store_arg == "off";
 
-    // 1. The store alone: batches of 1000 in one transaction each, WAL, synchronous=NORMAL.
-    let mut store = SqliteStore::open(dir.join("store.db")).unwrap();
-    let all = events(n);
-    let start = Instant::now();
-    for batch in all.chunks(1_000) {
-        store.insert_batch(batch).unwrap();
+    if !off {
+        let Some(settings) = settings(&store_arg, &dir) else {
+            eprintln!("unknown store {store_arg:?}");
+            std::process::exit(2);
+        };
+        let mut store = open_store(&settings).unwrap();
+        let all = events(n, true);
+        let start = Instant::now();
+        for (i, chunk) in all.chunks(1_000).enumerate() {
+            let batch = edgeward_analytics::Batch {
+                id: i as u64 + 1,
+                instance: "bench".into(),
+                created_ms: edgeward_analytics::batch::now_ms(),
+                events: chunk.to_vec(),
+                rollups: Vec::new(),
+            };
+            store.sink.write(&batch).unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{store_arg}: {n} detail events in {secs:.2} s = {:.0} events/s (batches of 1000)",
+            n as f64 / secs
+        );
     }
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "store: {n} events in {secs:.3} s = {:.0} events/s (batches of 1000, file db, WAL)",
-        n as f64 / secs
-    );
 
-    // 2. record(): metrics + try_send into a queue large enough to take everything.
-    let opts = Options {
-        queue_capacity: n,
-        batch_size: 1_000,
-        flush_interval: Duration::from_millis(200),
-        retention: Duration::from_secs(100 * 365 * 86_400),
+    // 2. CPU per request at a steady 20,000 requests/s for 5 s (the rate of the proxy bench).
+    let rate = 20_000u64;
+    let secs = 5u64;
+    let mix = events(10_000, false);
+    let handle = if off {
+        None
+    } else {
+        let settings = settings(&store_arg, &dir).unwrap();
+        let sink = open_store(&settings).unwrap().sink;
+        Some(Analytics::start(sink, Options::default()).unwrap())
     };
-    let (handle, writer) = Analytics::start(SqliteStore::open(dir.join("queue.db")).unwrap(), opts);
-    let batch = events(n);
+    let cpu0 = cpu_time();
     let start = Instant::now();
-    for e in batch {
-        handle.record(black_box(e));
+    let mut sent = 0u64;
+    while start.elapsed() < Duration::from_secs(secs) {
+        let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+        while sent < due {
+            let e = &mix[(sent % mix.len() as u64) as usize];
+            if let Some((h, _)) = &handle {
+                if e.is_routine() {
+                    h.record_routine(&e.as_routine());
+                } else {
+                    h.record(black_box(e.clone()));
+                }
+            } else {
+                black_box(e.clone());
+            }
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
-    let per_call = start.elapsed().as_nanos() as f64 / n as f64;
-    println!("record(): {per_call:.0} ns/call (accepted into the queue)");
-    let start = Instant::now();
-    handle.close_blocking();
-    let store = writer.join().unwrap();
-    println!(
-        "writer drained the rest in {:.3} s; written {} dropped {} stored {}",
-        start.elapsed().as_secs_f64(),
-        handle.written(),
-        handle.dropped(),
-        store.count().unwrap()
-    );
-
-    // 3. record() when the queue is full: the drop path the proxy sees under overload.
-    let opts = Options {
-        queue_capacity: 1,
-        ..Options::default()
-    };
-    let (handle, writer) = Analytics::start(SqliteStore::in_memory().unwrap(), opts);
-    let batch = events(n);
-    let start = Instant::now();
-    for e in batch {
-        handle.record(black_box(e));
+    if let Some((h, w)) = handle {
+        h.close_blocking();
+        let _ = w.join();
     }
-    let per_call = start.elapsed().as_nanos() as f64 / n as f64;
+    let cpu = cpu_time() - cpu0;
     println!(
-        "record(): {per_call:.0} ns/call with a 1-slot queue ({} of {n} dropped and counted)",
-        handle.dropped()
+        "{store_arg}: {sent} requests at {rate}/s: {:.0} ms CPU = {:.2} µs CPU per request",
+        cpu.as_secs_f64() * 1e3,
+        cpu.as_secs_f64() * 1e6 / sent as f64
     );
-    handle.close_blocking();
-    drop(writer.join());
-    std::fs::remove_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,10 +4,14 @@
 //! Owns the event's shape and the names its fields take in storage, metrics and the API.
 //! Does not own how events are queued ([`crate::queue`]) or stored ([`crate::store`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One request as the edge saw it, recorded after the response was sent (or abandoned).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// The instance name is not a field: the handle stamps every batch with it (see
+/// [`crate::Batch`]), so each event does not carry a copy.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Event {
     /// When the request arrived, in Unix milliseconds.
     pub time_ms: i64,
@@ -45,12 +49,136 @@ pub struct Event {
     pub duration_us: u64,
     /// Time spent waiting on the origin, in microseconds, when the request reached it.
     pub origin_duration_us: Option<u64>,
+    /// The origin that answered (`host:port`), when the request reached one.
+    pub origin: Option<String>,
+    /// The downstream protocol, when known.
+    pub protocol: Option<Protocol>,
+    /// What the cache did, when the zone caches.
+    pub cache_status: Option<CacheStatus>,
+    /// WebSocket: bytes from the client after the upgrade.
+    pub ws_bytes_in: Option<u64>,
+    /// WebSocket: bytes to the client after the upgrade.
+    pub ws_bytes_out: Option<u64>,
+    /// WebSocket: how long the tunnel stayed open, in microseconds.
+    pub ws_duration_us: Option<u64>,
+    /// The user a forward-proxy listener authenticated (`Proxy-Authorization`).
+    pub proxy_user: Option<String>,
+}
+
+/// The downstream protocol of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// HTTP/1.0 or HTTP/1.1.
+    H1,
+    /// HTTP/2.
+    H2,
+    /// A WebSocket (HTTP/1.1 Upgrade or RFC 8441 over HTTP/2).
+    Ws,
+}
+
+impl Protocol {
+    /// Every protocol, in declaration order (the order metrics are laid out in).
+    pub const ALL: [Protocol; 3] = [Protocol::H1, Protocol::H2, Protocol::Ws];
+
+    /// The name used in storage, metric labels and logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Protocol::H1 => "h1",
+            Protocol::H2 => "h2",
+            Protocol::Ws => "ws",
+        }
+    }
+}
+
+/// What the cache did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheStatus {
+    /// Served from cache.
+    Hit,
+    /// Not in cache; fetched from the origin.
+    Miss,
+    /// In cache but stale; fetched again.
+    Expired,
+    /// Stale, served anyway (origin down or stale-while-revalidate).
+    Stale,
+    /// Revalidated with the origin (304) and served from cache.
+    Revalidated,
+    /// A rule or the request made the cache step aside.
+    Bypass,
+    /// Not cacheable.
+    Dynamic,
+}
+
+impl CacheStatus {
+    /// The name used in storage and logs (Cloudflare's `cf-cache-status`, lower case).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Expired => "expired",
+            CacheStatus::Stale => "stale",
+            CacheStatus::Revalidated => "revalidated",
+            CacheStatus::Bypass => "bypass",
+            CacheStatus::Dynamic => "dynamic",
+        }
+    }
 }
 
 impl Event {
     /// Whether this is a routine request, stored only as a count (see [`is_routine`]).
     pub fn is_routine(&self) -> bool {
         is_routine(self.source, self.rule_id.is_some(), self.status)
+    }
+
+    /// Cuts every free-text field to at most `max` bytes (on a character boundary); returns
+    /// whether anything was cut. Bounds what one event can cost in the queue, spool and store.
+    pub fn truncate_fields(&mut self, max: usize) -> bool {
+        let mut cut = false;
+        for field in [
+            &mut self.zone,
+            &mut self.method,
+            &mut self.host,
+            &mut self.path,
+            &mut self.query,
+            &mut self.request_id,
+            &mut self.client_ip,
+            &mut self.user_agent,
+            &mut self.referer,
+        ] {
+            cut |= truncate(field, max);
+        }
+        for field in [&mut self.rule_id, &mut self.origin, &mut self.proxy_user]
+            .into_iter()
+            .flatten()
+        {
+            cut |= truncate(field, max);
+        }
+        cut
+    }
+
+    /// Roughly what this event costs in memory: its text plus the fixed part.
+    pub fn approx_bytes(&self) -> usize {
+        let text = [
+            &self.zone,
+            &self.method,
+            &self.host,
+            &self.path,
+            &self.query,
+            &self.request_id,
+            &self.client_ip,
+            &self.user_agent,
+            &self.referer,
+        ]
+        .iter()
+        .map(|s| s.len())
+        .sum::<usize>();
+        let optional = [&self.rule_id, &self.origin, &self.proxy_user]
+            .iter()
+            .map(|s| s.as_ref().map_or(0, String::len))
+            .sum::<usize>();
+        std::mem::size_of::<Event>() + text + optional
     }
 
     /// The compact form of this event, as a rollup counts it.
@@ -65,6 +193,19 @@ impl Event {
             origin_duration_us: self.origin_duration_us,
         }
     }
+}
+
+/// Cuts `s` to at most `max` bytes without splitting a character; returns whether it cut.
+fn truncate(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    true
 }
 
 /// Whether a request is routine: the origin answered it below 400 and no rule was involved.
@@ -96,7 +237,7 @@ pub struct RoutineRequest<'a> {
 }
 
 /// The stage of the pipeline that decided a response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// The origin answered.
@@ -124,11 +265,13 @@ pub enum Source {
     Rule,
     /// The client closed the connection before the response was complete.
     ClientClosed,
+    /// The origin's host name could not be resolved (409, error 1001).
+    Dns,
 }
 
 impl Source {
     /// Every source, in declaration order (the order metrics are laid out in).
-    pub const ALL: [Source; 12] = [
+    pub const ALL: [Source; 13] = [
         Source::Origin,
         Source::Edge,
         Source::Protocol,
@@ -141,6 +284,7 @@ impl Source {
         Source::Challenge,
         Source::Rule,
         Source::ClientClosed,
+        Source::Dns,
     ];
 
     /// The sources counted as security events by [`crate::query`].
@@ -169,6 +313,7 @@ impl Source {
             Source::Challenge => "challenge",
             Source::Rule => "rule",
             Source::ClientClosed => "client_closed",
+            Source::Dns => "dns",
         }
     }
 
@@ -224,6 +369,38 @@ mod tests {
         assert!(!is_routine(Source::Challenge, false, 200));
         assert!(!is_routine(Source::ClientClosed, false, 499));
         assert!(!is_routine(Source::Origin, false, 0));
+    }
+
+    #[test]
+    fn truncation_cuts_on_character_boundaries_and_reports_it() {
+        let mut e = Event {
+            path: "/".repeat(40),
+            user_agent: "é".repeat(10),
+            rule_id: Some("r".repeat(5)),
+            ..Event::default()
+        };
+        let before = e.approx_bytes();
+        assert!(e.truncate_fields(7));
+        assert_eq!(e.path.len(), 7);
+        assert_eq!(e.user_agent, "ééé", "6 bytes: the 4th é would straddle 7");
+        assert_eq!(e.rule_id.as_deref(), Some("rrrrr"));
+        assert!(e.approx_bytes() < before);
+        assert!(!e.truncate_fields(7), "nothing left to cut");
+    }
+
+    #[test]
+    fn events_round_trip_through_json_with_new_fields_optional() {
+        let e = Event {
+            protocol: Some(Protocol::H2),
+            cache_status: Some(CacheStatus::Hit),
+            source: Source::Dns,
+            ..Event::default()
+        };
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.contains("\"source\":\"dns\""));
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e);
+        let old: Event = serde_json::from_str("{\"status\":404}").unwrap();
+        assert_eq!((old.status, old.protocol), (404, None));
     }
 
     #[test]

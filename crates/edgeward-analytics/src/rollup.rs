@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use serde::{Deserialize, Serialize};
+
 use crate::event::RoutineRequest;
 
 /// Shards of the tally; threads are spread over them so workers rarely share a lock.
@@ -22,7 +24,7 @@ const SHARDS: usize = 16;
 const RECENT_ROWS: usize = 4;
 
 /// Routine requests of one zone in one millisecond with one status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollupRow {
     /// The millisecond (Unix ms).
     pub time_ms: i64,
@@ -39,7 +41,7 @@ pub struct RollupRow {
 }
 
 /// The rollup rows of one zone.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZoneRollup {
     /// The zone name.
     pub zone: Box<str>,

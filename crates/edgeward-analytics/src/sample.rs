@@ -135,6 +135,200 @@ impl Spec {
             bytes_out: 1_200,
             duration_us: 5_000,
             origin_duration_us: self.from_origin.then_some(4_000),
+            origin: self.from_origin.then(|| "127.0.0.1:9000".to_owned()),
+            ..Event::default()
         }
+    }
+}
+
+/// The mix as the delivery thread would hand it to a store: one batch, routine events
+/// rolled up, the rest in full.
+pub fn batch(instance: &str, id: u64, base_ms: i64) -> crate::Batch {
+    let rollups = crate::rollup::Rollups::default();
+    let mut details = Vec::new();
+    for e in events(base_ms) {
+        if e.is_routine() {
+            rollups.add(&e.as_routine());
+        } else {
+            details.push(e);
+        }
+    }
+    crate::Batch {
+        id,
+        instance: instance.to_owned(),
+        created_ms: base_ms,
+        events: details,
+        rollups: rollups.take(),
+    }
+}
+
+/// Checks every answer of `query` against the mix stored `copies` times (e.g. once by each
+/// of two edges, asked for the whole fleet) from [`BASE_MS`]; `filter` restricts instance
+/// (the zone and time fields must be unset). Any store must pass this.
+pub async fn check_answers(
+    query: &dyn crate::EventQuery,
+    filter: crate::Filter,
+    copies: u64,
+) -> Result<(), String> {
+    use crate::query::{Answer, Ask, Question};
+    use std::time::Duration;
+    let ask = |kind: Ask, filter: crate::Filter| async move {
+        query
+            .answer(&Question { kind, filter })
+            .await
+            .map_err(|e| format!("{kind:?}: {e}"))
+    };
+    let k = copies;
+    let minute = Duration::from_secs(60);
+    let mut failures = Vec::new();
+    let mut check = |what: &str, got: String, want: String| {
+        if got != want {
+            failures.push(format!("{what}:\n  got  {got}\n  want {want}"));
+        }
+    };
+
+    let Answer::Totals(t) = ask(Ask::Totals, filter.clone()).await? else {
+        return Err("totals: wrong answer kind".into());
+    };
+    let by_source: Vec<(String, u64)> = t.by_source.into_iter().map(|s| (s.source, s.count)).collect();
+    let want = [
+        ("origin", 62),
+        ("rate_limit", 9),
+        ("waf", 7),
+        ("challenge", 4),
+        ("ip_rule", 3),
+        ("browser_check", 2),
+        ("edge", 2),
+        ("client_closed", 1),
+        ("legal", 1),
+    ]
+    .map(|(s, n)| (s.to_owned(), n * k));
+    check(
+        "totals",
+        format!("{} {by_source:?}", t.requests),
+        format!("{} {want:?}", TOTAL * k),
+    );
+
+    let Answer::StatusCounts { counts, share_4xx } = ask(Ask::StatusCounts, filter.clone()).await? else {
+        return Err("status counts: wrong answer kind".into());
+    };
+    let counts: Vec<(u16, u64)> = counts.into_iter().map(|c| (c.status, c.count)).collect();
+    let want = [
+        (200, 40),
+        (304, 10),
+        (403, 16),
+        (404, 11),
+        (429, 9),
+        (451, 1),
+        (499, 1),
+        (500, 1),
+        (502, 2),
+    ]
+    .map(|(s, n)| (s, n * k));
+    check("status counts", format!("{counts:?}"), format!("{want:?}"));
+    let share_ok = (share_4xx - 38.0 / 91.0).abs() < 1e-9;
+    check("4xx share", share_ok.to_string(), "true".into());
+
+    let Answer::StatusOverTime(buckets) = ask(Ask::StatusOverTime { bucket: minute }, filter.clone()).await?
+    else {
+        return Err("status over time: wrong answer kind".into());
+    };
+    let got: Vec<(i64, String, u64)> = buckets
+        .into_iter()
+        .map(|b| ((b.bucket_start_ms - BASE_MS) / 60_000, b.status_class, b.count))
+        .collect();
+    let want = [
+        (0, "2xx", 20),
+        (0, "3xx", 10),
+        (0, "4xx", 8),
+        (1, "2xx", 20),
+        (1, "4xx", 19),
+        (2, "4xx", 11),
+        (2, "5xx", 3),
+    ]
+    .map(|(m, c, n)| (m, c.to_owned(), n * k));
+    check("status over time", format!("{got:?}"), format!("{want:?}"));
+
+    let Answer::Top404(paths) = ask(Ask::Top404 { limit: 2 }, filter.clone()).await? else {
+        return Err("top 404: wrong answer kind".into());
+    };
+    type PathCounts = Vec<(String, u64, Vec<(String, u64)>)>;
+    let got: PathCounts = paths
+        .into_iter()
+        .map(|p| {
+            (
+                p.path,
+                p.count,
+                p.referers.into_iter().map(|r| (r.referer, r.count)).collect(),
+            )
+        })
+        .collect();
+    let want = vec![
+        (
+            "/old-page".to_owned(),
+            7 * k,
+            vec![
+                ("https://blog.example/post-1".to_owned(), 4 * k),
+                ("https://news.example/".to_owned(), 2 * k),
+                (String::new(), k),
+            ],
+        ),
+        (
+            "/missing.png".to_owned(),
+            3 * k,
+            vec![("https://shop.example/".to_owned(), 3 * k)],
+        ),
+    ];
+    check("top 404", format!("{got:?}"), format!("{want:?}"));
+
+    let Answer::SecurityEvents(sec) = ask(Ask::SecurityEvents, filter.clone()).await? else {
+        return Err("security: wrong answer kind".into());
+    };
+    let got: Vec<(String, Option<String>, u64)> =
+        sec.into_iter().map(|c| (c.source, c.rule_id, c.count)).collect();
+    let want = [
+        ("waf", "waf-sqli", 5),
+        ("challenge", "rule-challenge", 4),
+        ("ip_rule", "ip-block-1", 3),
+        ("browser_check", "bic-empty-ua", 2),
+        ("waf", "waf-xss", 2),
+        ("legal", "legal-de", 1),
+    ]
+    .map(|(s, r, n)| (s.to_owned(), Some(r.to_owned()), n * k));
+    check("security events", format!("{got:?}"), format!("{want:?}"));
+
+    let Answer::RateLimited(rl) = ask(Ask::RateLimited { bucket: minute }, filter.clone()).await? else {
+        return Err("rate limited: wrong answer kind".into());
+    };
+    let got: Vec<(i64, Option<String>, u64)> = rl
+        .into_iter()
+        .map(|b| ((b.bucket_start_ms - BASE_MS) / 60_000, b.rule_id, b.count))
+        .collect();
+    let want = [(1, "rl-login", 4), (2, "rl-api", 3), (2, "rl-login", 2)]
+        .map(|(m, r, n)| (m, Some(r.to_owned()), n * k));
+    check("rate limited", format!("{got:?}"), format!("{want:?}"));
+
+    let blog = crate::Filter {
+        zone: Some("blog.example".into()),
+        from_ms: Some(BASE_MS + 60_000),
+        ..filter.clone()
+    };
+    let Answer::Totals(t) = ask(Ask::Totals, blog).await? else {
+        return Err("totals: wrong answer kind".into());
+    };
+    check("blog from minute 1", t.requests.to_string(), k.to_string());
+    let minute1 = crate::Filter {
+        from_ms: Some(BASE_MS + 60_000),
+        to_ms: Some(BASE_MS + 120_000),
+        ..filter
+    };
+    let Answer::Totals(t) = ask(Ask::Totals, minute1).await? else {
+        return Err("totals: wrong answer kind".into());
+    };
+    check("minute 1", t.requests.to_string(), (39 * k).to_string());
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
     }
 }
