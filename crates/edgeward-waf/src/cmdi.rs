@@ -84,13 +84,32 @@ const DISTINCT: &[&str] = &[
     "last",
     "ps",
     "finger",
+    "printf",
+    "xxd",
+    "openssl",
+    "base32",
+    "node",
+    "nodejs",
+    "dash",
+    "pwsh",
+    "ver",
+    "mshta",
+    "rundll32",
+    "regsvr32",
+    "cscript",
+    "wscript",
+    "certutil.exe",
+    "powershell.exe",
+    "ipconfig.exe",
+    "whoami.exe",
 ];
 
 /// Commands that are also common words: they need a flag, path, or `$` argument.
 const WORDY: &[&str] = &[
     "cat", "type", "echo", "kill", "dir", "net", "more", "less", "head", "tail", "find", "grep", "touch",
     "cp", "mv", "set", "export", "exec", "eval", "awk", "sed", "mail", "date", "whois", "which", "file",
-    "time", "expr", "tee", "xargs", "od", "strings", "sort", "uniq",
+    "time", "expr", "tee", "xargs", "od", "strings", "sort", "uniq", "rev", "tr", "copy", "del", "start",
+    "call", "for", "ssh", "scp", "ftp", "tar", "gzip", "java",
 ];
 
 /// Looks for command injection in a lowercased, decoded value.
@@ -103,7 +122,8 @@ pub(crate) fn detect(s: &str) -> Option<(&'static str, Strength)> {
 pub(crate) fn detect_in(s: &str, set: ByteSet) -> Option<(&'static str, Strength)> {
     let raw = s.as_bytes();
     // Every rule needs one of these bytes (a separator, substitution, brace or newline).
-    if !set.has_any(b";|&`$\n\r({") {
+    // Every rule needs a separator, substitution, brace, newline, path, flag, `%VAR%` or `^`.
+    if !set.has_any(b";|&`$\n\r({/-%^\\") {
         return None;
     }
     let mut best: Option<(&'static str, Strength)> = None;
@@ -121,6 +141,16 @@ pub(crate) fn detect_in(s: &str, set: ByteSet) -> Option<(&'static str, Strength
     if ifs {
         note("waf-cmdi-402", Strength::Strong);
     }
+    if let Some(st) = windows_syntax(&hay) {
+        note("waf-cmdi-406", st);
+    }
+    if set.has_any(b"?*[") && set.has(b'/') && glob_path(raw) {
+        note("waf-cmdi-407", Strength::Medium);
+    }
+    if hay.contains(b"$'\\") {
+        // ANSI-C quoting `$'\x69\x64'` spells a command in escapes.
+        note("waf-cmdi-402", Strength::Medium);
+    }
     let f = fold(s, ifs, &set);
     // Folding only removes bytes or turns `${ifs}` into a space.
     let mut fset = set;
@@ -135,7 +165,7 @@ pub(crate) fn detect_in(s: &str, set: ByteSet) -> Option<(&'static str, Strength
         b"nc -e",
         b"nc -l",
         b"ncat -e",
-        b"mkfifo",
+        b"mkfifo /",
         b"cmd.exe /c",
         b"cmd /c",
         b"powershell -",
@@ -188,6 +218,10 @@ pub(crate) fn detect_in(s: &str, set: ByteSet) -> Option<(&'static str, Strength
 
 /// Strength of a command word starting at `at` (after optional spaces and `/bin/`-style paths).
 fn command_at(b: &[u8], mut at: usize, sep: u8, strong_sep: bool) -> Option<Strength> {
+    if sep == b'{' && b.get(at) == Some(&b',') {
+        // `{,echo,x}`: brace expansion with an empty first word.
+        at += 1;
+    }
     while at < b.len() && matches!(b[at], b' ' | b'\t') {
         at += 1;
     }
@@ -277,6 +311,68 @@ fn command_at(b: &[u8], mut at: usize, sep: u8, strong_sep: bool) -> Option<Stre
     None
 }
 
+/// Windows shell markers: environment expansions, interpreters with switches, LOLBins. Each
+/// holds a byte of the module's gate (`/ - % . ( \\`); bare command words are `DISTINCT`.
+fn windows_syntax(h: &Hay<'_>) -> Option<Strength> {
+    const STRONG: &[&[u8]] = &[
+        b"%comspec%",
+        b"%comspec:~",
+        b"%windir%",
+        b"%systemroot%",
+        b"cmd /c",
+        b"cmd /k",
+        b"powershell -",
+        b"powershell.exe",
+        b"pwsh -",
+        b"iex(",
+        b"iex (",
+        b"invoke-expression",
+        b"invoke-webrequest",
+        b"downloadstring(",
+        b"downloadfile(",
+        b"-encodedcommand",
+        b"start-process",
+        b"certutil -urlcache",
+        b"certutil.exe -",
+        b"bitsadmin /transfer",
+        b"regsvr32 /",
+        b"whoami /",
+        b"for /f",
+        b"set /a",
+        b"type c:/",
+        b"type c:\\",
+        b"dir c:/",
+        b"dir c:\\",
+        b"ping -n ",
+        b"%path:~",
+        b"%programfiles%",
+        b"%userprofile%",
+        b"%temp%\\",
+    ];
+    STRONG.iter().any(|m| h.contains(m)).then_some(Strength::Medium)
+}
+
+/// `/???/c?t /???/p??swd`, `/bin/ca[t]`: two or more path segments spelled with globs.
+fn glob_path(b: &[u8]) -> bool {
+    let mut globbed = 0;
+    for seg in b.split(|&c| c == b'/' || c == b' ') {
+        let wild = seg
+            .iter()
+            .filter(|&&c| c == b'?' || c == b'*' || c == b'[')
+            .count();
+        let ok = !seg.is_empty()
+            && seg.len() <= 10
+            && wild > 0
+            && seg
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'?' | b'*' | b'[' | b']'));
+        if ok && (wild * 2 >= seg.len() || seg.contains(&b'?')) {
+            globbed += 1;
+        }
+    }
+    globbed >= 2 && b.contains(&b'/')
+}
+
 fn short_word(w: &str) -> bool {
     matches!(
         w,
@@ -299,7 +395,7 @@ fn short_word(w: &str) -> bool {
 /// Removes evasion padding: `${IFS}`/`$IFS$9` → space, empty quote pairs, `\` before letters.
 /// Borrows when there is nothing to fold (`ifs` false and no quote or backslash in `set`).
 fn fold<'a>(s: &'a str, ifs: bool, set: &ByteSet) -> Cow<'a, str> {
-    if !ifs && !set.has_any(b"'\"\\") {
+    if !ifs && !set.has_any(b"'\"\\^$") {
         return Cow::Borrowed(s);
     }
     let s = if ifs {
@@ -324,6 +420,14 @@ fn fold<'a>(s: &'a str, ifs: bool, set: &ByteSet) -> Cow<'a, str> {
                 i += 1
             }
             (b'\\', Some(c)) if c.is_ascii_alphabetic() => i += 1,
+            // `w^h^o^a^m^i`: cmd.exe drops a caret before a letter.
+            (b'^', Some(c))
+                if c.is_ascii_alphanumeric() && out.last().is_some_and(u8::is_ascii_alphanumeric) =>
+            {
+                i += 1
+            }
+            // `wh$@oami`, `c$*at`: empty positional parameters.
+            (b'$', Some(b'@' | b'*')) if out.last().is_some_and(u8::is_ascii_alphanumeric) => i += 2,
             (c, _) => {
                 out.push(c);
                 i += 1;
@@ -356,6 +460,12 @@ mod tests {
         );
         assert_eq!(rule("() { :; }; /bin/bash -c id"), Some("waf-cmdi-405"));
         assert_eq!(rule(";c''at /etc/passwd"), Some("waf-cmdi-400"));
+        assert_eq!(rule("& w^h^o^a^m^i"), Some("waf-cmdi-400"));
+        assert_eq!(rule("type %windir%\\win.ini"), Some("waf-cmdi-406"));
+        assert_eq!(rule(";/???/c?t /???/p??swd"), Some("waf-cmdi-407"));
+        assert_eq!(rule("{,echo,x}"), Some("waf-cmdi-402"));
+        assert_eq!(rule("$(printf 'di'|rev)"), Some("waf-cmdi-401"));
+        assert_eq!(rule(";wh$@oami"), Some("waf-cmdi-400"));
     }
 
     #[test]

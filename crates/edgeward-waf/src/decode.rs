@@ -203,6 +203,31 @@ pub(crate) fn html_fold(s: &str) -> String {
     s
 }
 
+/// Decodes HTML character references (`&#39;`, `&lt;`, `&quot`…) and nothing else, or
+/// `None` when the value has none: a value that reaches a page, a template or a query after
+/// an HTML-decoding layer.
+pub(crate) fn html_entities(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let first = memchr::memchr(b'&', b)?;
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    out.extend_from_slice(&b[..first]);
+    let mut i = first;
+    let mut changed = false;
+    while i < b.len() {
+        if b[i] == b'&' {
+            if let Some((cp, n)) = html_entity(&b[i + 1..]) {
+                push_char(&mut out, cp);
+                i += 1 + n;
+                changed = true;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    changed.then(|| String::from_utf8_lossy(&out).into_owned())
+}
+
 /// Parses one character reference after `&`; returns (code point, bytes consumed).
 fn html_entity(b: &[u8]) -> Option<(u32, usize)> {
     if b.first() == Some(&b'#') {
@@ -337,6 +362,14 @@ fn json_unescape(raw: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `String::from_utf8_lossy`, with the (vectorised) validity check first for the common case.
+pub(crate) fn utf8_lossy(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 /// Truncates `s` to at most 64 bytes on a char boundary, for match evidence.

@@ -54,6 +54,9 @@ static CLASS: [u64; 256] = {
 };
 
 impl ByteSet {
+    /// Every class: with it every gate opens (the reference the pre-filter is tested against).
+    pub(crate) const FULL: ByteSet = ByteSet(u64::MAX);
+
     /// The classes of the bytes of `b`.
     pub(crate) fn of(b: &[u8]) -> ByteSet {
         ByteSet(b.iter().fold(0, |m, &c| m | CLASS[usize::from(c)]))
