@@ -404,3 +404,39 @@ pub async fn https_origin(pki: &Pki, spec: TlsOrigin, name: &'static str) -> (So
     });
     (addr, counts)
 }
+
+/// Per connection: answers the first request (keep-alive), then reads the next request head
+/// and closes without a response byte, as an origin whose idle timeout just fired.
+pub async fn flaky_origin() -> (SocketAddr, Arc<Counts>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counts = Arc::new(Counts::default());
+    let c = counts.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            c.connections.fetch_add(1, SeqCst);
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                for answered in [true, false] {
+                    let mut head = Vec::new();
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    c.requests.fetch_add(1, SeqCst);
+                    if answered {
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-origin: flaky\r\n\r\nflaky";
+                        if stream.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, counts)
+}
