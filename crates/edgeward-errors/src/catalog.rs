@@ -9,11 +9,15 @@
 //! `explain` (the human explanation) and `headers` (the headers a status requires).
 //! This is the only module that names status codes.
 
+mod advice;
+mod examples;
 mod explain;
 mod headers;
 mod meta;
 #[cfg(test)]
 mod tests;
+
+pub use examples::examples;
 
 /// Every response the edge generates itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,12 +89,29 @@ pub enum EdgeError {
     },
     /// 415: the route does not accept this content type or content coding.
     UnsupportedMediaType(MediaHint),
+    /// 416: no range of a `Range` request overlaps the representation
+    /// (`Content-Range: bytes */complete_length`, RFC 9110 §15.5.17).
+    RangeNotSatisfiable {
+        /// The current length of the selected representation, in bytes.
+        complete_length: u64,
+    },
     /// 417: an `Expect` other than `100-continue`.
     ExpectationFailed,
     /// 421: the Host names no zone this edge serves.
     UnknownHost {
         /// The host the client asked for.
         host: String,
+    },
+    /// 403: the zone does not allow this protocol upgrade (e.g. WebSocket turned off).
+    ///
+    /// 403, not 426: 426 asks the client to switch *to* a protocol the server requires
+    /// (and must name it in `Upgrade`); here the server understood the request and
+    /// refuses the upgrade by policy (RFC 9110 §15.5.4). Ignoring `Upgrade`
+    /// (RFC 9110 §7.8) would send a WebSocket handshake to the origin as a plain
+    /// request, which helps no client.
+    UpgradeRefused {
+        /// The protocol asked for (`Upgrade` or HTTP/2 `:protocol`), e.g. `websocket`.
+        protocol: String,
     },
     /// 429: a rate limit was exceeded.
     TooManyRequests(RateLimited),
@@ -103,13 +124,22 @@ pub enum EdgeError {
         /// The legal demand, explained to the client.
         explanation: String,
     },
+    /// 413: the body, once its `Content-Encoding` is decoded, is over the limit
+    /// (a decompression bomb, or simply too much data).
+    DecodedBodyTooLarge {
+        /// The limit on decoded bytes.
+        limit: u64,
+    },
     /// 500: the edge itself failed.
     Internal,
     /// 501: a transfer coding the edge does not implement.
     NotImplemented,
-    /// 502: the origin refused, reset or answered garbage.
+    /// The origin could not be used. The status follows the fault: 502, 504 for
+    /// the timeouts, 503 when no origin is healthy or the origin's connection cap is
+    /// reached (see [`OriginFault::status`]).
     BadGateway(OriginFault),
-    /// 504: the origin did not answer in time.
+    /// 504: the origin did not answer in time (phase unknown; prefer
+    /// `BadGateway(OriginFault::ConnectTimeout | ResponseTimeout)`).
     GatewayTimeout,
     /// 505: an HTTP version other than 1.0 / 1.1.
     HttpVersionNotSupported,
@@ -162,11 +192,22 @@ pub enum BadRequest {
     HostMismatch,
     /// The body ended before its declared length.
     TruncatedBody,
+    /// Transfer-Encoding in an HTTP/1.0 request: its framing is faulty (RFC 9112 §6.1).
+    TransferEncodingInHttp10,
+    /// A Transfer-Encoding field that is not a list of tokens, or `chunked` with parameters.
+    InvalidTransferEncoding,
+    /// Several Content-Type fields (or values) that differ (RFC 9110 §8.3 allows one).
+    AmbiguousContentType,
+    /// An HTTP/2 request that is malformed (RFC 9113 §8.1.1), naming what is wrong.
+    MalformedH2 {
+        /// What is wrong, e.g. "missing :path" or "connection-specific header field".
+        what: &'static str,
+    },
 }
 
 impl BadRequest {
     /// Every sub-fault, in declaration order.
-    pub const ALL: [BadRequest; 22] = [
+    pub const ALL: [BadRequest; 26] = [
         BadRequest::RequestLine,
         BadRequest::Method,
         BadRequest::HeaderSyntax,
@@ -189,6 +230,12 @@ impl BadRequest {
         BadRequest::InvalidHost,
         BadRequest::HostMismatch,
         BadRequest::TruncatedBody,
+        BadRequest::TransferEncodingInHttp10,
+        BadRequest::InvalidTransferEncoding,
+        BadRequest::AmbiguousContentType,
+        BadRequest::MalformedH2 {
+            what: "missing :path pseudo-header",
+        },
     ];
 }
 
@@ -206,10 +253,67 @@ pub enum TimeoutPhase {
 pub enum HeaderLimit {
     /// The whole header section is over this many bytes.
     SectionTooLarge(usize),
-    /// One field line is over this many bytes.
-    FieldTooLarge(usize),
+    /// One field line is over `limit` bytes; `name` says which (RFC 6585 §5).
+    FieldTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+        /// The field's name (as much of it as arrived, bounded).
+        name: FieldName,
+    },
     /// More than this many fields.
     TooManyFields(usize),
+}
+
+/// A header field name held inline (no allocation), for the 431 that names the field.
+///
+/// Holds at most [`FieldName::MAX`] bytes of the name, and only `tchar` bytes: a
+/// name cut short (too long, or not a token) is marked truncated.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FieldName {
+    bytes: [u8; FieldName::MAX],
+    len: u8,
+    truncated: bool,
+}
+
+impl FieldName {
+    /// The most bytes of a name kept.
+    pub const MAX: usize = 48;
+
+    /// The name from the start of a raw field line (up to its colon, or all of it).
+    pub fn from_line(line: &[u8]) -> Self {
+        let name = line.split(|&b| b == b':').next().unwrap_or(line);
+        let token = name.iter().take_while(|&&b| crate::field::is_tchar(b)).count();
+        let len = token.min(Self::MAX);
+        let mut bytes = [0; Self::MAX];
+        bytes[..len].copy_from_slice(&name[..len]);
+        FieldName {
+            bytes,
+            len: len as u8,
+            truncated: len < name.len(),
+        }
+    }
+
+    /// The (possibly truncated) name; ASCII `tchar`s only, possibly empty.
+    pub fn as_str(&self) -> &str {
+        // Only tchar (ASCII) bytes are stored.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+
+    /// Whether bytes of the name were left out.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+impl std::fmt::Debug for FieldName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "FieldName({:?}{})",
+            self.as_str(),
+            if self.truncated { "…" } else { "" }
+        )
+    }
 }
 
 /// Which security feature produced a 403.
@@ -229,11 +333,13 @@ pub enum ForbiddenReason {
     TlsHostNotCovered,
     /// A challenge clearance that is missing, tampered or expired.
     ChallengeFailed,
+    /// An access rule blocking the client's country or region.
+    CountryRule,
 }
 
 impl ForbiddenReason {
     /// Every reason, in declaration order.
-    pub const ALL: [ForbiddenReason; 7] = [
+    pub const ALL: [ForbiddenReason; 8] = [
         ForbiddenReason::FirewallRule,
         ForbiddenReason::Waf,
         ForbiddenReason::IpRule,
@@ -241,27 +347,57 @@ impl ForbiddenReason {
         ForbiddenReason::PathPermission,
         ForbiddenReason::TlsHostNotCovered,
         ForbiddenReason::ChallengeFailed,
+        ForbiddenReason::CountryRule,
     ];
 }
 
-/// Why the origin could not be used (502).
+/// Why the origin could not be used (502, 503 or 504: see [`OriginFault::status`]).
+///
+/// Cloudflare's nearest 5xx is named on each; edgeward sends the standard status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OriginFault {
-    /// Connection refused.
+    /// Connection refused (Cloudflare 521).
     Refused,
-    /// Connection reset or closed before a complete response head.
+    /// Connection reset or closed before a complete response head (Cloudflare 520).
     Reset,
-    /// The origin's response was not valid HTTP.
+    /// The origin's response was not valid HTTP (Cloudflare 520).
     InvalidResponse,
+    /// No connection within the connect timeout (504; Cloudflare 522).
+    ConnectTimeout,
+    /// Connected and sent, but no response head within the response timeout (504; Cloudflare 524).
+    ResponseTimeout,
+    /// The TLS handshake with the origin failed (Cloudflare 525).
+    TlsHandshake,
+    /// The origin's certificate is invalid: expired, untrusted or for another name (Cloudflare 526).
+    InvalidCertificate,
+    /// Every origin of the zone is marked unhealthy (503).
+    NoHealthyOrigin,
+    /// The origin's connection cap is reached and the queue is full (503; Cloudflare 1200).
+    ConnectionLimit,
 }
 
 impl OriginFault {
     /// Every fault, in declaration order.
-    pub const ALL: [OriginFault; 3] = [
+    pub const ALL: [OriginFault; 9] = [
         OriginFault::Refused,
         OriginFault::Reset,
         OriginFault::InvalidResponse,
+        OriginFault::ConnectTimeout,
+        OriginFault::ResponseTimeout,
+        OriginFault::TlsHandshake,
+        OriginFault::InvalidCertificate,
+        OriginFault::NoHealthyOrigin,
+        OriginFault::ConnectionLimit,
     ];
+
+    /// The status this fault is answered with.
+    pub fn status(self) -> u16 {
+        match self {
+            OriginFault::ConnectTimeout | OriginFault::ResponseTimeout => 504,
+            OriginFault::NoHealthyOrigin | OriginFault::ConnectionLimit => 503,
+            _ => 502,
+        }
+    }
 }
 
 /// An authentication challenge (`WWW-Authenticate` / `Proxy-Authenticate`).
@@ -319,6 +455,53 @@ pub struct RateLimited {
     pub limit: u64,
     /// The window in seconds.
     pub window: u64,
+}
+
+/// The broad class of an error, for clients that act on it (`error_category` in
+/// problem+json, the `Edgeward-Error-Type` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCategory {
+    /// The request is malformed, too large or too slow (400, 408, 411, 413, 414, 417, 431, 501, 505).
+    Request,
+    /// A security feature or credentials check refused the request (401, 403, 407).
+    AccessDenied,
+    /// A rate limit (429).
+    RateLimit,
+    /// A rule asks for payment (402).
+    PaymentRequired,
+    /// A legal block (451).
+    Legal,
+    /// The resource is not available in the form asked for (404, 405, 406, 410, 412, 415, 416, refused upgrade).
+    Resource,
+    /// The host names no zone of this edge (421).
+    Routing,
+    /// The origin's name does not resolve (409).
+    Dns,
+    /// TLS: a host no certificate covers, or the origin's TLS failed.
+    Tls,
+    /// The origin refused, failed or timed out.
+    Origin,
+    /// The edge itself failed (500).
+    Edge,
+}
+
+impl ErrorCategory {
+    /// The snake_case token used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCategory::Request => "request",
+            ErrorCategory::AccessDenied => "access_denied",
+            ErrorCategory::RateLimit => "rate_limit",
+            ErrorCategory::PaymentRequired => "payment_required",
+            ErrorCategory::Legal => "legal",
+            ErrorCategory::Resource => "resource",
+            ErrorCategory::Routing => "routing",
+            ErrorCategory::Dns => "dns",
+            ErrorCategory::Tls => "tls",
+            ErrorCategory::Origin => "origin",
+            ErrorCategory::Edge => "edge",
+        }
+    }
 }
 
 /// Where an error came from (the analytics `error source`).

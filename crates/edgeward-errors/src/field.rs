@@ -35,7 +35,7 @@ pub(crate) fn sf_string(s: &str) -> String {
 }
 
 /// Whether `b` is an RFC 9110 `tchar`.
-fn is_tchar(b: u8) -> bool {
+pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

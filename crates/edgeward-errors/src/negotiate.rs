@@ -2,7 +2,7 @@
 //! (proactive negotiation, RFC 9110 §12.5.1).
 //!
 //! Owns parsing `Accept` (leniently: malformed entries are skipped, bad parameters
-//! ignored) and picking one of the three formats. It never refuses: when nothing
+//! ignored) and picking one of the five formats. It never refuses: when nothing
 //! is acceptable the answer is HTML, serving the less preferred format rather than
 //! a 406 as the seed advises.
 
@@ -13,30 +13,46 @@ pub enum Format {
     Html,
     /// RFC 9457 problem details (`application/problem+json`).
     ProblemJson,
+    /// The same problem details document, labelled `application/json` for
+    /// clients that asked for exactly that.
+    Json,
+    /// Markdown with YAML front matter (`text/markdown`), for agents.
+    Markdown,
     /// A few lines of plain text (`text/plain`).
     Text,
 }
 
 impl Format {
     /// Candidates in server preference order (used to break ties).
-    const SERVER_ORDER: [Format; 3] = [Format::Html, Format::ProblemJson, Format::Text];
+    const SERVER_ORDER: [Format; 5] = [
+        Format::Html,
+        Format::ProblemJson,
+        Format::Json,
+        Format::Markdown,
+        Format::Text,
+    ];
 
     /// The `Content-Type` header value for this format.
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Html => "text/html; charset=utf-8",
             Format::ProblemJson => "application/problem+json",
+            Format::Json => "application/json",
+            // RFC 7763 §2: the charset parameter is required.
+            Format::Markdown => "text/markdown; charset=utf-8",
             Format::Text => "text/plain; charset=utf-8",
         }
     }
 
     /// How specifically `range` (`type`, `subtype`, lower-cased) names this format:
-    /// 0 = no match, 1 = `*/*`, 2 = `type/*`, 3 = an alias (`application/json`),
+    /// 0 = no match, 1 = `*/*`, 2 = `type/*`, 3 = an alias (`text/x-markdown`),
     /// 4 = the exact media type.
     fn specificity(self, ty: &[u8], sub: &[u8]) -> u8 {
         let (my_ty, my_sub, alias): (&[u8], &[u8], &[u8]) = match self {
             Format::Html => (b"text", b"html", b""),
-            Format::ProblemJson => (b"application", b"problem+json", b"json"),
+            Format::ProblemJson => (b"application", b"problem+json", b""),
+            Format::Json => (b"application", b"json", b""),
+            Format::Markdown => (b"text", b"markdown", b"x-markdown"),
             Format::Text => (b"text", b"plain", b""),
         };
         match (ty, sub) {
@@ -59,7 +75,7 @@ struct Range {
 /// The format to render for a request whose `Accept` value is `accept`.
 ///
 /// Highest q wins; ties go to the more specific match, then to server order
-/// (HTML, problem+json, text). A missing header, or one naming nothing we can
+/// (HTML, problem+json, json, markdown, text). A missing header, or one naming nothing we can
 /// produce, gives HTML.
 pub fn negotiate(accept: Option<&[u8]>) -> Format {
     let Some(accept) = accept else {
@@ -177,7 +193,9 @@ mod tests {
     fn exact_types_and_aliases() {
         assert_eq!(n("text/html"), Format::Html);
         assert_eq!(n("application/problem+json"), Format::ProblemJson);
-        assert_eq!(n("application/json"), Format::ProblemJson);
+        assert_eq!(n("application/json"), Format::Json);
+        assert_eq!(n("text/markdown"), Format::Markdown);
+        assert_eq!(n("text/x-markdown"), Format::Markdown);
         assert_eq!(n("text/plain"), Format::Text);
         assert_eq!(n("TEXT/Plain"), Format::Text);
     }
@@ -202,8 +220,10 @@ mod tests {
         assert_eq!(n("text/html;q=0.5, text/plain"), Format::Text);
         assert_eq!(
             n("text/html;q=0.5, application/json;q=0.9, text/plain;q=0.7"),
-            Format::ProblemJson
+            Format::Json
         );
+        assert_eq!(n("text/markdown, application/json;q=0.9"), Format::Markdown);
+        assert_eq!(n("application/json, text/markdown;q=0.9"), Format::Json);
         assert_eq!(
             n("text/plain; charset=utf-8; q=0.5, application/json;q=0.4"),
             Format::Text
@@ -214,22 +234,35 @@ mod tests {
     #[test]
     fn q_zero_excludes_even_under_a_wildcard() {
         assert_eq!(n("text/html;q=0, */*"), Format::ProblemJson);
-        assert_eq!(n("text/html;q=0, application/*;q=0, */*"), Format::Text);
+        assert_eq!(n("text/html;q=0, application/*;q=0, */*"), Format::Markdown);
+        assert_eq!(
+            n("text/html;q=0, application/*;q=0, text/markdown;q=0, */*"),
+            Format::Text
+        );
         assert_eq!(n("*/*;q=0, text/plain;q=0.1"), Format::Text);
         assert_eq!(n("application/json;q=0.000, text/*;q=0.001"), Format::Html);
         // The exact type's q=0 outranks the alias.
         assert_eq!(
-            n("application/problem+json;q=0, application/json, text/plain;q=0.5"),
+            n("text/markdown;q=0, text/x-markdown, text/plain;q=0.5"),
             Format::Text
+        );
+        // problem+json refused, plain json still wanted: the mirror is served.
+        assert_eq!(
+            n("application/problem+json;q=0, application/json, text/plain;q=0.5"),
+            Format::Json
         );
     }
 
     #[test]
     fn ties_prefer_specific_then_server_order() {
-        assert_eq!(n("text/*;q=0.8, application/json;q=0.8"), Format::ProblemJson);
+        assert_eq!(n("text/*;q=0.8, application/json;q=0.8"), Format::Json);
         assert_eq!(n("text/html;q=0.8, application/json;q=0.8"), Format::Html);
         assert_eq!(n("text/plain, application/problem+json"), Format::ProblemJson);
-        assert_eq!(n("text/plain, application/json"), Format::Text);
+        assert_eq!(n("text/plain, application/json"), Format::Json);
+        assert_eq!(
+            n("application/json, application/problem+json"),
+            Format::ProblemJson
+        );
         assert_eq!(n("text/plain, text/html"), Format::Html);
         assert_eq!(n("text/plain, */*"), Format::Text);
     }
@@ -241,6 +274,7 @@ mod tests {
             n("text/html;q=0, application/json;q=0, text/plain;q=0"),
             Format::Html
         );
+        assert_eq!(n("application/yaml, image/*"), Format::Html);
         assert_eq!(n("*/*;q=0"), Format::Html);
     }
 
@@ -248,16 +282,10 @@ mod tests {
     fn garbage_is_skipped_leniently() {
         assert_eq!(n("garbage, ;;, /, */json, text/plain;q=abc"), Format::Text);
         assert_eq!(n("text/plain;q=2, text/html;q=0.9"), Format::Text);
-        assert_eq!(
-            n("text/plain;foo;q=0.1, application/json;q=0.2"),
-            Format::ProblemJson
-        );
+        assert_eq!(n("text/plain;foo;q=0.1, application/json;q=0.2"), Format::Json);
         assert_eq!(n("text/html;q=0.5;level=1, text/plain;q=0.6"), Format::Text);
-        assert_eq!(
-            negotiate(Some(b"\xff\xfe, application/json")),
-            Format::ProblemJson
-        );
-        assert_eq!(n("text /plain, application/json;q=0.5"), Format::ProblemJson);
+        assert_eq!(negotiate(Some(b"\xff\xfe, application/json")), Format::Json);
+        assert_eq!(n("text /plain, application/json;q=0.5"), Format::Json);
     }
 
     #[test]

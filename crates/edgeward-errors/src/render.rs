@@ -1,25 +1,63 @@
 //! The renderer: turns an [`EdgeError`] into a complete response (status, reason,
 //! headers, body) in the format the client's `Accept` prefers.
 //!
-//! Owns the three body formats (branded HTML, RFC 9457 problem+json, plain text),
-//! the headers every generated error carries, and the choice of a zone's custom
-//! template. It does not own what an error means (the catalog) nor write bytes to
-//! a socket (the connection writer adds `Date` and `Server`).
+//! Owns the body formats (branded HTML, plain text here; problem+json, its
+//! `application/json` mirror and markdown in `structured`), the headers every
+//! generated error carries, and the choice of a zone's custom template. It does
+//! not own what an error means (the catalog) nor write bytes to a socket (the
+//! connection writer adds `Date` and `Server`).
+//!
+//! Every edge error carries `Edgeward-Error-Type` (its [`ErrorCategory`] token,
+//! e.g. `rate_limit`) and `Edgeward-Error-Code` (e.g. `1015`); security
+//! mitigations also carry `Edgeward-Mitigated: block | challenge | rate_limit`
+//! (in the spirit of Cloudflare's `cf-error-type` and `cf-mitigated`). Origin
+//! responses never carry them, so a client can tell the edge's errors apart.
+//!
+//! [`ErrorCategory`]: crate::ErrorCategory
 
 use std::net::IpAddr;
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use serde_json::{Map, Value};
 
 use crate::catalog::EdgeError;
 use crate::escape::{escape, push_escaped};
 use crate::field;
 use crate::negotiate::{negotiate, Format};
 use crate::reason::reason_phrase;
+use crate::structured::{markdown_body, problem_json_body};
 use crate::template::{ErrorTemplate, TemplateVars};
 
 /// The header carrying the request id ("Ray ID") on every generated error.
 pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+
+/// The header naming an edge error's category (`rate_limit`, `access_denied`, …).
+pub const ERROR_TYPE_HEADER: &str = "Edgeward-Error-Type";
+
+/// The header carrying an edge error's code (`1015`).
+pub const ERROR_CODE_HEADER: &str = "Edgeward-Error-Code";
+
+/// The header naming the security mitigation applied (`block`, `challenge`, `rate_limit`).
+pub const MITIGATED_HEADER: &str = "Edgeward-Mitigated";
+
+/// Where the edge serves the page documenting an error code (the problem `type` URI).
+pub const ERROR_PAGE_PREFIX: &str = "/.edgeward/error/";
+
+/// The path of the page documenting `code`, e.g. `/.edgeward/error/1015`.
+pub fn error_page_path(code: u16) -> String {
+    format!("{ERROR_PAGE_PREFIX}{code}")
+}
+
+/// The code named by an error page path (`/.edgeward/error/1015` → 1015); `None`
+/// for any other path, or a code with leading zeros or extra characters.
+pub fn parse_error_page_path(path: &str) -> Option<u16> {
+    let digits = path.strip_prefix(ERROR_PAGE_PREFIX)?;
+    let well_formed = !digits.is_empty()
+        && digits.len() <= 5
+        && !digits.starts_with('0')
+        && digits.bytes().all(|b| b.is_ascii_digit());
+    well_formed.then(|| digits.parse().ok()).flatten()
+}
 
 /// What the renderer needs to know about the request besides the error.
 #[derive(Debug, Clone, Copy)]
@@ -36,10 +74,15 @@ pub struct RenderContext<'a> {
     pub head: bool,
     /// The zone's custom HTML page for this status, if configured.
     pub template: Option<&'a ErrorTemplate>,
+    /// The zone's name, when the request was routed to one (`zone` in the structured formats).
+    pub zone: Option<&'a str>,
+    /// When the error happened; `None` renders the current time.
+    pub timestamp: Option<SystemTime>,
 }
 
 impl<'a> RenderContext<'a> {
-    /// A context with only a request id: no client IP, host, `Accept` or template; not HEAD.
+    /// A context with only a request id: no client IP, host, `Accept`, template or
+    /// zone; not HEAD; timestamped when rendered.
     pub fn new(request_id: &'a str) -> Self {
         RenderContext {
             request_id,
@@ -48,6 +91,8 @@ impl<'a> RenderContext<'a> {
             accept: None,
             head: false,
             template: None,
+            zone: None,
+            timestamp: None,
         }
     }
 }
@@ -81,21 +126,14 @@ impl Rendered {
 pub fn render(err: &EdgeError, ctx: &RenderContext<'_>) -> Rendered {
     let format = negotiate(ctx.accept);
     let status = err.status();
-    let body = match (format, ctx.template) {
-        (Format::Html, Some(template)) => template_body(err, ctx, template),
-        (Format::Html, None) => html_body(err, ctx),
-        (Format::ProblemJson, _) => problem_json_body(err, ctx),
-        (Format::Text, _) => text_body(err, ctx),
-    };
+    let body = body(err, ctx, format, ctx.template);
     let close = err.closes_connection();
-    let mut headers = vec![
-        ("Content-Type", format.content_type().to_owned()),
-        // The length of the body a GET would get, also for HEAD (RFC 9110 §8.6).
-        ("Content-Length", body.len().to_string()),
-        ("Cache-Control", "no-store".to_owned()),
-        (REQUEST_ID_HEADER, field::value(ctx.request_id)),
-        ("Vary", "Accept".to_owned()),
-    ];
+    let mut headers = common_headers(format, &body, ctx);
+    headers.push((ERROR_TYPE_HEADER, err.category().as_str().to_owned()));
+    headers.push((ERROR_CODE_HEADER, err.code().to_string()));
+    if let Some(mitigation) = err.mitigation() {
+        headers.push((MITIGATED_HEADER, mitigation.to_owned()));
+    }
     headers.extend(err.required_headers());
     if close {
         headers.push(("Connection", "close".to_owned()));
@@ -107,6 +145,50 @@ pub fn render(err: &EdgeError, ctx: &RenderContext<'_>) -> Rendered {
         body: if ctx.head { Bytes::new() } else { Bytes::from(body) },
         close,
     }
+}
+
+/// Renders the page documenting `err` (what `/.edgeward/error/<code>` serves, the
+/// problem `type` URI): the same body as [`render`] in the negotiated format, but
+/// as a `200 OK` without the error's own headers (`WWW-Authenticate`,
+/// `Retry-After`, `Edgeward-*`, `Connection: close`), since nothing failed.
+/// Zone templates are not used.
+pub fn render_page(err: &EdgeError, ctx: &RenderContext<'_>) -> Rendered {
+    let format = negotiate(ctx.accept);
+    let body = body(err, ctx, format, None);
+    Rendered {
+        status: 200,
+        reason: reason_phrase(200),
+        headers: common_headers(format, &body, ctx),
+        body: if ctx.head { Bytes::new() } else { Bytes::from(body) },
+        close: false,
+    }
+}
+
+fn body(
+    err: &EdgeError,
+    ctx: &RenderContext<'_>,
+    format: Format,
+    template: Option<&ErrorTemplate>,
+) -> String {
+    match (format, template) {
+        (Format::Html, Some(template)) => template_body(err, ctx, template),
+        (Format::Html, None) => html_body(err, ctx),
+        (Format::ProblemJson | Format::Json, _) => problem_json_body(err, ctx),
+        (Format::Markdown, _) => markdown_body(err, ctx),
+        (Format::Text, _) => text_body(err, ctx),
+    }
+}
+
+/// The headers every generated response carries.
+fn common_headers(format: Format, body: &str, ctx: &RenderContext<'_>) -> Vec<(&'static str, String)> {
+    vec![
+        ("Content-Type", format.content_type().to_owned()),
+        // The length of the body a GET would get, also for HEAD (RFC 9110 §8.6).
+        ("Content-Length", body.len().to_string()),
+        ("Cache-Control", "no-store".to_owned()),
+        (REQUEST_ID_HEADER, field::value(ctx.request_id)),
+        ("Vary", "Accept".to_owned()),
+    ]
 }
 
 fn template_body(err: &EdgeError, ctx: &RenderContext<'_>, template: &ErrorTemplate) -> String {
@@ -179,29 +261,6 @@ fn push_fact(out: &mut String, label: &str, value: &str) {
     out.push_str("</dd>\n");
 }
 
-/// RFC 9457 problem details, with `code`, `request_id` and (when known)
-/// `rule_id`, `client_ip` and 406's `available` as extension members.
-fn problem_json_body(err: &EdgeError, ctx: &RenderContext<'_>) -> String {
-    let code = err.code();
-    let mut doc = Map::new();
-    doc.insert("type".into(), format!("urn:edgeward:error:{code}").into());
-    doc.insert("title".into(), err.title().into());
-    doc.insert("status".into(), err.status().into());
-    doc.insert("detail".into(), err.explanation().into());
-    doc.insert("code".into(), code.into());
-    doc.insert("request_id".into(), ctx.request_id.into());
-    if let Some(rule_id) = err.rule_id() {
-        doc.insert("rule_id".into(), rule_id.into());
-    }
-    if let Some(ip) = ctx.client_ip {
-        doc.insert("client_ip".into(), ip.to_string().into());
-    }
-    if let EdgeError::NotAcceptable { available } = err {
-        doc.insert("available".into(), available.clone().into());
-    }
-    Value::Object(doc).to_string()
-}
-
 /// A few lines for terminals and scripts.
 fn text_body(err: &EdgeError, ctx: &RenderContext<'_>) -> String {
     let status = err.status();
@@ -223,6 +282,7 @@ fn text_body(err: &EdgeError, ctx: &RenderContext<'_>) -> String {
 mod tests {
     use super::*;
     use crate::catalog::{BadRequest, ForbiddenReason, RateLimited};
+    use serde_json::Value;
 
     fn forbidden() -> EdgeError {
         EdgeError::Forbidden {
@@ -245,36 +305,87 @@ mod tests {
     }
 
     #[test]
-    fn problem_json_parses_back() {
+    fn problem_json_keeps_its_members_and_mirrors_the_asked_type() {
         let err = forbidden();
-        let r = render(&err, &ctx("application/json"));
+        let r = render(&err, &ctx("application/problem+json"));
         assert_eq!(r.header("Content-Type"), Some("application/problem+json"));
         let v: Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(v["type"], format!("urn:edgeward:error:{}", err.code()));
-        assert_eq!(v["title"], err.title());
-        assert_eq!(v["status"], err.status());
-        assert_eq!(v["detail"], err.explanation());
-        assert_eq!(v["code"], err.code());
-        assert_eq!(v["request_id"], "ray-1");
+        assert_eq!(v["type"], format!("/.edgeward/error/{}", err.code()));
         assert_eq!(v["rule_id"], "fw-\"7\"");
         assert_eq!(v["client_ip"], "2001:db8::1");
-        assert_eq!(v.as_object().unwrap().len(), 8);
-    }
-
-    #[test]
-    fn problem_json_omits_unknown_members() {
-        let err = EdgeError::BadRequest(BadRequest::BareCr);
-        let r = render(
-            &err,
+        let mirror = render(&err, &ctx("application/json"));
+        assert_eq!(mirror.header("Content-Type"), Some("application/json"));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&mirror.body).unwrap()["ray_id"],
+            "ray-1"
+        );
+        let bare = render(
+            &EdgeError::BadRequest(BadRequest::BareCr),
             &RenderContext {
                 accept: Some(b"application/*"),
                 ..RenderContext::new("x")
             },
         );
-        let v: Value = serde_json::from_slice(&r.body).unwrap();
-        let obj = v.as_object().unwrap();
-        assert!(!obj.contains_key("rule_id") && !obj.contains_key("client_ip"));
-        assert_eq!(obj.len(), 6);
+        assert_eq!(bare.header("Content-Type"), Some("application/problem+json"));
+        let obj: Value = serde_json::from_slice(&bare.body).unwrap();
+        assert!(obj.get("rule_id").is_none() && obj.get("client_ip").is_none());
+    }
+
+    #[test]
+    fn edge_errors_are_marked_by_type_code_and_mitigation_headers() {
+        let r = render(&forbidden(), &ctx("text/html"));
+        assert_eq!(r.header("Edgeward-Error-Type"), Some("access_denied"));
+        assert_eq!(r.header("Edgeward-Error-Code"), Some("1020"));
+        assert_eq!(r.header("Edgeward-Mitigated"), Some("block"));
+        let r = render(&EdgeError::NotFound, &ctx("text/html"));
+        assert_eq!(r.header("Edgeward-Error-Type"), Some("resource"));
+        assert_eq!(r.header("Edgeward-Mitigated"), None);
+    }
+
+    #[test]
+    fn the_documentation_page_is_a_200_without_the_errors_headers() {
+        let err = EdgeError::TooManyRequests(RateLimited {
+            rule_id: "login".to_owned(),
+            retry_after: 9,
+            limit: 5,
+            window: 60,
+        });
+        let page = render_page(&err, &ctx("text/markdown"));
+        assert_eq!((page.status, page.reason, page.close), (200, "OK", false));
+        for name in [
+            "Retry-After",
+            "RateLimit",
+            "Edgeward-Error-Code",
+            "Edgeward-Mitigated",
+            "Connection",
+        ] {
+            assert_eq!(page.header(name), None, "{name}");
+        }
+        assert!(body(&page).contains("error_code: 1015"));
+        let head = render_page(
+            &err,
+            &RenderContext {
+                head: true,
+                ..ctx("text/markdown")
+            },
+        );
+        assert!(head.body.is_empty());
+        assert_eq!(head.header("Content-Length"), page.header("Content-Length"));
+    }
+
+    #[test]
+    fn error_page_paths_round_trip() {
+        assert_eq!(error_page_path(1015), "/.edgeward/error/1015");
+        assert_eq!(parse_error_page_path("/.edgeward/error/1015"), Some(1015));
+        for bad in [
+            "/.edgeward/error/",
+            "/.edgeward/error/01015",
+            "/.edgeward/error/10x",
+            "/.edgeward/error/999999",
+            "/x/1015",
+        ] {
+            assert_eq!(parse_error_page_path(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -173,10 +173,12 @@ impl BodyDecoder {
         }
         let line = &buf[..lf - 1];
         let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-        if digits == 0 || digits > 16 {
+        // 1*HEXDIG allows leading zeros; more than 16 significant digits overflow u64.
+        let zeros = line[..digits].iter().take_while(|&&b| b == b'0').count();
+        if digits == 0 || digits - zeros > 16 {
             return Err(EdgeError::BadRequest(BadRequest::InvalidChunkSize));
         }
-        let size = line[..digits]
+        let size = line[zeros..digits]
             .iter()
             .fold(0u64, |acc, &d| (acc << 4) | u64::from(hex_value(d)));
         check_chunk_extensions(&line[digits..])?;
@@ -200,31 +202,35 @@ fn hex_value(d: u8) -> u8 {
     }
 }
 
-/// `*( BWS ";" BWS ext-name [ BWS "=" BWS ext-value ] )` where ext-value is a token or quoted-string.
+/// `chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-value ] )` where
+/// ext-value is a token or quoted-string (RFC 9112 §7.1.1).
+///
+/// Bad whitespace is accepted where the grammar has BWS (before `;`, around `=`)
+/// and nowhere else: whitespace after the size or an extension with no `;`
+/// following (`5 \r\n`) is refused, as the grammar has no place for it.
 fn check_chunk_extensions(mut s: &[u8]) -> Result<(), EdgeError> {
     let bad = || EdgeError::BadRequest(BadRequest::InvalidChunkExtension);
-    loop {
-        s = skip_bws(s);
-        let Some(rest) = s.strip_prefix(b";") else {
-            return if s.is_empty() {
-                Ok(())
-            } else if s.contains(&b'\r') {
-                Err(EdgeError::BadRequest(BadRequest::BareCr))
+    if s.contains(&b'\r') {
+        return Err(EdgeError::BadRequest(BadRequest::BareCr));
+    }
+    let mut first = true;
+    while !s.is_empty() {
+        let Some(rest) = skip_bws(s).strip_prefix(b";") else {
+            // Right after the size, whitespace or more digits mean a bad size.
+            return Err(if first && matches!(s[0], b' ' | b'\t') {
+                EdgeError::BadRequest(BadRequest::InvalidChunkSize)
             } else {
-                Err(if s[0].is_ascii_hexdigit() || s[0] == b' ' {
-                    EdgeError::BadRequest(BadRequest::InvalidChunkSize)
-                } else {
-                    bad()
-                })
-            };
+                bad()
+            });
         };
+        first = false;
         s = skip_bws(rest);
         let name = s.iter().take_while(|&&b| is_tchar(b)).count();
         if name == 0 {
             return Err(bad());
         }
-        s = skip_bws(&s[name..]);
-        if let Some(rest) = s.strip_prefix(b"=") {
+        s = &s[name..];
+        if let Some(rest) = skip_bws(s).strip_prefix(b"=") {
             s = skip_bws(rest);
             s = if s.first() == Some(&b'"') {
                 skip_quoted_string(s).ok_or_else(bad)?
@@ -237,6 +243,7 @@ fn check_chunk_extensions(mut s: &[u8]) -> Result<(), EdgeError> {
             };
         }
     }
+    Ok(())
 }
 
 fn skip_bws(s: &[u8]) -> &[u8] {
@@ -326,6 +333,7 @@ mod tests {
     #[test]
     fn chunked_body_with_extensions_and_trailers_in_any_split() {
         let body = b"5;a=b;c=\"q\\\"x\"\r\nhello\r\n6 ; x\r\n world\r\n0\r\nX-Sum: 1\r\n\r\n";
+        assert!(body.starts_with(b"5;a=b;c="));
         for step in 1..10 {
             let (data, trailers) = decode_all(BodyFraming::Chunked, body, step).unwrap();
             assert_eq!(data, b"hello world");
@@ -363,6 +371,55 @@ mod tests {
             err(b"0\r\nbad trailer\r\n\r\n"),
             EdgeError::BadRequest(BadRequest::InvalidTrailer)
         );
+    }
+
+    #[test]
+    fn chunk_line_whitespace_follows_the_grammar() {
+        let ok = |b: &[u8]| decode_all(BodyFraming::Chunked, b, 3).map(|(d, _)| d);
+        let err = |b: &[u8]| decode_all(BodyFraming::Chunked, b, 64).unwrap_err();
+        // BWS before ";" and around "=" is the grammar's (RFC 9112 §7.1.1).
+        assert_eq!(ok(b"1 ;a\r\nx\r\n0\r\n\r\n").unwrap(), b"x");
+        assert_eq!(ok(b"1\t; a = b ;c=\"d\"\r\nx\r\n0 ;e\r\n\r\n").unwrap(), b"x");
+        // Whitespace with no extension after it has no place in the grammar.
+        for bad in [
+            &b"1 \r\nx\r\n0\r\n\r\n"[..],
+            b"1\t\r\nx\r\n0\r\n\r\n",
+            b"0 \r\n\r\n",
+        ] {
+            assert_eq!(
+                err(bad),
+                EdgeError::BadRequest(BadRequest::InvalidChunkSize),
+                "{bad:?}"
+            );
+        }
+        for bad in [
+            &b"1;a \r\nx\r\n"[..],
+            b"1;a=b\t\r\nx\r\n",
+            b"1;a=\"b\" \r\nx\r\n",
+            b"1 ; \r\n",
+        ] {
+            assert_eq!(
+                err(bad),
+                EdgeError::BadRequest(BadRequest::InvalidChunkExtension),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn chunk_sizes_may_have_leading_zeros_but_not_overflow() {
+        let (data, _) = decode_all(
+            BodyFraming::Chunked,
+            b"00000000000000000001\r\nx\r\n000\r\n\r\n",
+            5,
+        )
+        .unwrap();
+        assert_eq!(data, b"x");
+        let err = decode_all(BodyFraming::Chunked, b"010000000000000000\r\n", 64).unwrap_err();
+        assert_eq!(err, EdgeError::BadRequest(BadRequest::InvalidChunkSize));
+        let mut dec = BodyDecoder::new(BodyFraming::Chunked, u64::MAX);
+        let mut buf = BytesMut::from(&b"0ffffffffffffffff\r\n"[..]);
+        assert_eq!(dec.decode(&mut buf), Ok(BodyEvent::NeedMore));
     }
 
     #[test]

@@ -11,13 +11,14 @@ mod limits;
 mod request;
 mod response;
 mod scan;
+mod target;
 mod uri;
 
 pub use body::{BodyDecoder, BodyEvent};
 pub use limits::Limits;
 pub use request::{
-    check_body_policy, check_head_limits, list_items, parse_head, sniff_header, trim_ows, BodyFraming,
-    RequestHead, TargetForm, Version,
+    check_body_policy, check_content_type, check_head_limits, has_underscore, list_items, parse_head,
+    sniff_header, trim_ows, BodyFraming, RequestHead, TargetForm, Version,
 };
 pub use response::{
     end_head, write_chunk_header, write_header, write_header_u64, write_status_line, DateCache,

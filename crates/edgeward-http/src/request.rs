@@ -1,17 +1,20 @@
 //! Request heads: from raw bytes to a typed, validated `RequestHead`.
 //!
 //! Owns RFC 9112 request-line and field semantics (Host, Content-Length,
-//! Transfer-Encoding, Connection, Expect, target form). Does not own body
-//! bytes (`body`) nor the per-zone policy on bodies (`check_body_policy`, applied
-//! after routing).
+//! Transfer-Encoding, Content-Type, Connection, Expect, target form). Does not
+//! own body bytes (`body`) nor the per-zone policy on bodies
+//! (`check_body_policy`, applied after routing).
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
-use edgeward_errors::{BadRequest, EdgeError, HeaderLimit};
+use edgeward_errors::{BadRequest, EdgeError, FieldName, HeaderLimit};
+
+mod assemble;
 
 use crate::scan::{is_tchar, scan_head};
+use crate::target::{absolute_authority, same_authority, target_form, valid_host};
 use crate::Limits;
 
 /// Header slots kept on the stack while tokenising (larger `max_headers` use the heap).
@@ -68,6 +71,7 @@ pub struct RequestHead {
     pub keep_alive: bool,
     /// Whether the client waits for `100 Continue` before sending the body.
     pub expect_continue: bool,
+    underscore_names: bool,
 }
 
 impl RequestHead {
@@ -116,9 +120,18 @@ impl RequestHead {
         pq.split_once('?').map_or(pq, |(p, _)| p)
     }
 
-    /// The Host (for HTTP/1.0 without Host: empty), as sent.
+    /// The authority the request is for: an absolute-form target's authority
+    /// (which wins over Host, RFC 9112 §3.2.2), else the Host field as sent
+    /// (for HTTP/1.0 without Host: empty).
     pub fn host(&self) -> &str {
         std::str::from_utf8(&self.raw[self.host.clone()]).unwrap_or("")
+    }
+
+    /// Whether any field name contains `_` (e.g. `Content_Length`). CGI and WSGI
+    /// origins map `_` and `-` to one variable, so such fields can shadow real ones;
+    /// a proxy drops them by default (see [`has_underscore`]).
+    pub fn has_underscore_names(&self) -> bool {
+        self.underscore_names
     }
 
     /// Whether this is a HEAD request.
@@ -146,6 +159,29 @@ impl RequestHead {
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v)
     }
+}
+
+/// Whether a field name contains `_`, the per-field check behind
+/// [`RequestHead::has_underscore_names`].
+pub fn has_underscore(name: &[u8]) -> bool {
+    memchr::memchr(b'_', name).is_some()
+}
+
+/// Checks the Content-Type values of one request: several field lines are
+/// refused unless identical (RFC 9110 §8.3 allows one media type), since a body
+/// read as one type by the edge and another by the origin slips past inspection.
+/// For sessions that do not use [`parse_head`] (HTTP/2).
+pub fn check_content_type<'v>(values: impl IntoIterator<Item = &'v [u8]>) -> Result<(), EdgeError> {
+    let mut first: Option<&[u8]> = None;
+    for value in values {
+        let value = trim_ows(value);
+        match first {
+            Some(f) if f != value => return Err(EdgeError::BadRequest(BadRequest::AmbiguousContentType)),
+            Some(_) => {}
+            None => first = Some(value),
+        }
+    }
+    Ok(())
 }
 
 /// Parses a request head from the front of `buf`, consuming it when complete.
@@ -233,18 +269,24 @@ fn parse_complete(raw: Bytes, request_line: usize, limits: &Limits) -> Result<Re
         .collect();
     let semantics = FieldSemantics::read(&raw, &fields, version)?;
     let target_form = target_form(&raw[method.clone()], &raw[target.clone()])?;
-    let host = match (semantics.host.clone(), version) {
+    let mut host = match (semantics.host.clone(), version) {
         (Some(h), _) => h,
         (None, Version::Http11) => return Err(EdgeError::BadRequest(BadRequest::MissingHost)),
         (None, Version::Http10) => 0..0,
     };
     if target_form == TargetForm::Absolute {
-        let authority = absolute_authority(&raw[target.clone()]);
-        if !authority.eq_ignore_ascii_case(&raw[host.clone()]) {
+        // RFC 9112 §3.2.2: the target's authority wins. A Host naming another
+        // authority (once case and default ports are set aside) is refused as
+        // deceptive routing (SPEC §2) rather than silently overridden.
+        let authority = offset(absolute_authority(&raw[target.clone()]));
+        if semantics.host.is_some() && !same_authority(&raw[target.clone()], &raw[host.clone()]) {
             return Err(EdgeError::BadRequest(BadRequest::HostMismatch));
         }
+        host = authority;
     }
-    let framing = semantics.framing()?;
+    let framing = semantics.framing(version)?;
+    check_content_type(semantics.content_types(&raw, &fields))?;
+    let underscore_names = fields.iter().any(|(n, _)| has_underscore(&raw[n.clone()]));
     Ok(RequestHead {
         method,
         target,
@@ -255,6 +297,7 @@ fn parse_complete(raw: Bytes, request_line: usize, limits: &Limits) -> Result<Re
         framing,
         keep_alive: semantics.keep_alive(version),
         expect_continue: semantics.expect_continue && version == Version::Http11,
+        underscore_names,
         raw,
     })
 }
@@ -320,128 +363,17 @@ fn classify_httparse_error(e: httparse::Error, line: &[u8], limits: &Limits) -> 
     }
 }
 
-/// Classifies the request target and checks it fits the method.
-fn target_form(method: &[u8], target: &[u8]) -> Result<TargetForm, EdgeError> {
-    let form = if target[0] == b'/' {
-        TargetForm::Origin
-    } else if target == b"*" {
-        TargetForm::Asterisk
-    } else if starts_with_ignore_case(target, b"http://") || starts_with_ignore_case(target, b"https://") {
-        TargetForm::Absolute
-    } else if method == b"CONNECT" {
-        TargetForm::Authority
-    } else {
-        return Err(EdgeError::BadRequest(BadRequest::InvalidTarget));
-    };
-    let fits = match form {
-        TargetForm::Asterisk => method == b"OPTIONS",
-        TargetForm::Authority => valid_host(target) && target.contains(&b':'),
-        // `http://host?q` has an empty path; rather than invent one, refuse it.
-        TargetForm::Absolute => {
-            valid_host(absolute_authority(target)) && !absolute_query_without_path(target)
-        }
-        TargetForm::Origin => method != b"CONNECT",
-    };
-    if fits {
-        Ok(form)
-    } else {
-        Err(EdgeError::BadRequest(BadRequest::InvalidTarget))
-    }
-}
-
-fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
-    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
-}
-
-/// Whether an absolute-form target has a query but no path (`http://h?x=1`).
-fn absolute_query_without_path(target: &[u8]) -> bool {
-    let after = target
-        .windows(3)
-        .position(|w| w == b"://")
-        .map_or(target, |i| &target[i + 3..]);
-    after.iter().find(|&&b| matches!(b, b'/' | b'?')) == Some(&b'?')
-}
-
-/// The authority of an absolute-form target (without userinfo).
-fn absolute_authority(target: &[u8]) -> &[u8] {
-    let after = target
-        .windows(3)
-        .position(|w| w == b"://")
-        .map_or(target, |i| &target[i + 3..]);
-    let end = after
-        .iter()
-        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
-        .unwrap_or(after.len());
-    let authority = &after[..end];
-    match authority.iter().rposition(|&b| b == b'@') {
-        Some(at) => &authority[at + 1..],
-        None => authority,
-    }
-}
-
-/// `uri-host [ ":" port ]` (RFC 9110 §7.2): reg-name, IPv4, or `[IPv6]`.
-pub(crate) fn valid_host(h: &[u8]) -> bool {
-    let (host, port) = if h.first() == Some(&b'[') {
-        match h.iter().position(|&b| b == b']') {
-            Some(close) => {
-                let inner = &h[1..close];
-                if inner.is_empty()
-                    || !inner
-                        .iter()
-                        .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-                {
-                    return false;
-                }
-                (&h[..=close], &h[close + 1..])
-            }
-            None => return false,
-        }
-    } else {
-        match h.iter().position(|&b| b == b':') {
-            Some(c) => (&h[..c], &h[c..]),
-            None => (h, &h[h.len()..]),
-        }
-    };
-    let port_ok = match port {
-        [] => true,
-        [b':', digits @ ..] => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
-        _ => false,
-    };
-    let host_ok = host.first() == Some(&b'[')
-        || (!host.is_empty()
-            && host.iter().all(|&b| {
-                b.is_ascii_alphanumeric()
-                    || matches!(
-                        b,
-                        b'-' | b'.'
-                            | b'_'
-                            | b'~'
-                            | b'!'
-                            | b'$'
-                            | b'&'
-                            | b'\''
-                            | b'('
-                            | b')'
-                            | b'*'
-                            | b'+'
-                            | b','
-                            | b';'
-                            | b'='
-                            | b'%'
-                    )
-            }));
-    port_ok && host_ok
-}
-
 /// What the framing-relevant fields say, gathered in one pass.
 #[derive(Default)]
 struct FieldSemantics {
     host: Option<Range<usize>>,
     content_length: Option<u64>,
     transfer_encoding: bool,
+    invalid_coding: bool,
     chunked_final: bool,
     chunked_count: usize,
     unknown_coding: bool,
+    content_type_fields: usize,
     close: bool,
     keep_alive_token: bool,
     expect_continue: bool,
@@ -469,6 +401,8 @@ impl FieldSemantics {
                 s.add_content_length(value)?;
             } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
                 s.add_transfer_encoding(value);
+            } else if name.eq_ignore_ascii_case(b"content-type") {
+                s.content_type_fields += 1;
             } else if name.eq_ignore_ascii_case(b"connection") {
                 for token in list_items(value) {
                     s.close |= token.eq_ignore_ascii_case(b"close");
@@ -486,12 +420,18 @@ impl FieldSemantics {
     }
 
     fn add_content_length(&mut self, value: &[u8]) -> Result<(), EdgeError> {
+        let invalid = || EdgeError::BadRequest(BadRequest::InvalidContentLength);
         for item in value.split(|&b| b == b',') {
             let item = trim_ows(item);
-            if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
-                return Err(EdgeError::BadRequest(BadRequest::InvalidContentLength));
+            if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
+                return Err(invalid());
             }
-            let n = item.iter().fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+            // 1*DIGIT allows leading zeros; a value past u64 is refused, never wrapped
+            // (RFC 9112 §6.3: anticipate large numerals).
+            let n = item.iter().try_fold(0u64, |acc, &d| {
+                acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            });
+            let n = n.ok_or_else(invalid)?;
             match self.content_length {
                 Some(prev) if prev != n => {
                     return Err(EdgeError::BadRequest(BadRequest::ConflictingContentLength))
@@ -502,33 +442,67 @@ impl FieldSemantics {
         Ok(())
     }
 
+    /// `Transfer-Encoding = #( token *( OWS ";" OWS token BWS "=" BWS ( token / quoted-string ) ) )`
+    /// (RFC 9112 §6.1, RFC 9110 §10.1.4); `chunked` defines no parameters, so
+    /// any is refused (RFC 9112 §7: "SHOULD be treated as an error").
     fn add_transfer_encoding(&mut self, value: &[u8]) {
         self.transfer_encoding = true;
         for coding in list_items(value) {
-            // A coding may carry parameters (`gzip;q=1` is not valid here, but `x;p=v` is syntax).
-            let name = trim_ows(coding.split(|&b| b == b';').next().unwrap_or(coding));
+            let mut parts = coding.split(|&b| b == b';');
+            let name = trim_ows(parts.next().unwrap_or(coding));
             let chunked = name.eq_ignore_ascii_case(b"chunked");
+            let mut params = 0;
+            for param in parts {
+                params += 1;
+                self.invalid_coding |= !valid_transfer_parameter(trim_ows(param));
+            }
+            self.invalid_coding |= name.is_empty() || !name.iter().all(|&b| is_tchar(b));
+            self.invalid_coding |= chunked && params > 0;
             self.chunked_count += usize::from(chunked);
             self.unknown_coding |= !chunked;
             self.chunked_final = chunked;
         }
     }
 
+    /// The values of every Content-Type field (none read unless there are several).
+    fn content_types<'r>(
+        &self,
+        raw: &'r [u8],
+        fields: &'r [(Range<usize>, Range<usize>)],
+    ) -> impl Iterator<Item = &'r [u8]> + 'r {
+        let several = self.content_type_fields > 1;
+        fields
+            .iter()
+            .filter(move |(n, _)| several && raw[n.clone()].eq_ignore_ascii_case(b"content-type"))
+            .map(move |(_, v)| &raw[v.clone()])
+    }
+
     fn keep_alive(&self, version: Version) -> bool {
         match version {
-            // RFC 9112 §6.1: TE in an HTTP/1.0 request means faulty framing; close after it.
-            Version::Http10 => self.keep_alive_token && !self.close && !self.transfer_encoding,
+            Version::Http10 => self.keep_alive_token && !self.close,
             Version::Http11 => !self.close,
         }
     }
 
-    fn framing(&self) -> Result<BodyFraming, EdgeError> {
+    /// The body length by RFC 9112 §6.3, its rules in order (a request has no
+    /// rules 1 and 2, which are about responses).
+    fn framing(&self, version: Version) -> Result<BodyFraming, EdgeError> {
         if self.transfer_encoding {
+            // §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing, even with a
+            // Content-Length; a request with faulty framing gets 400 and a close.
+            if version == Version::Http10 {
+                return Err(EdgeError::BadRequest(BadRequest::TransferEncodingInHttp10));
+            }
+            // §6.3 rule 3: both fields — refuse (the connection closes after the 400).
             if self.content_length.is_some() {
                 return Err(EdgeError::BadRequest(
                     BadRequest::ContentLengthWithTransferEncoding,
                 ));
             }
+            if self.invalid_coding || self.chunked_count + usize::from(self.unknown_coding) == 0 {
+                return Err(EdgeError::BadRequest(BadRequest::InvalidTransferEncoding));
+            }
+            // §6.3 rule 4: chunked must be final (and, §6.1, applied once).
             if !self.chunked_final || self.chunked_count != 1 {
                 return Err(EdgeError::BadRequest(BadRequest::ChunkedNotFinal));
             }
@@ -565,9 +539,10 @@ pub fn check_head_limits(head: &RequestHead, limits: &Limits) -> Result<(), Edge
         // name ": " value CRLF, as on the wire (optional whitespace aside).
         let line = name.len() + 2 + value.len();
         if line > limits.max_field_bytes {
-            return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge(
-                limits.max_field_bytes,
-            )));
+            return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge {
+                limit: limits.max_field_bytes,
+                name: FieldName::from_line(&head.raw[name.clone()]),
+            }));
         }
         section += line + 2;
     }
@@ -595,6 +570,17 @@ pub fn check_body_policy(head: &RequestHead, limits: &Limits) -> Result<(), Edge
         }
     }
     Ok(())
+}
+
+/// `token BWS "=" BWS ( token / quoted-string )`, the parameter of a transfer coding.
+fn valid_transfer_parameter(param: &[u8]) -> bool {
+    let Some(eq) = param.iter().position(|&b| b == b'=') else {
+        return false;
+    };
+    let (name, value) = (trim_ows(&param[..eq]), trim_ows(&param[eq + 1..]));
+    let token = |t: &[u8]| !t.is_empty() && t.iter().all(|&b| is_tchar(b));
+    let quoted = value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"';
+    token(name) && (token(value) || quoted)
 }
 
 /// Items of a comma-separated list field, trimmed, empty items skipped (RFC 9110 §5.6.1).

@@ -6,7 +6,7 @@
 //! whitespace before the colon) and size limits are enforced before a head is
 //! complete. It does not interpret fields: `request` does.
 
-use edgeward_errors::{BadRequest, EdgeError, HeaderLimit};
+use edgeward_errors::{BadRequest, EdgeError, FieldName, HeaderLimit};
 use memchr::memchr;
 
 use crate::Limits;
@@ -82,9 +82,7 @@ pub(crate) fn scan_head(buf: &[u8], limits: &Limits) -> Result<Option<HeadExtent
             )));
         }
         if end > limits.max_field_bytes {
-            return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge(
-                limits.max_field_bytes,
-            )));
+            return Err(field_too_large(line, limits));
         }
         pos += lf + 1;
         if pos - request_line > limits.max_header_bytes {
@@ -146,9 +144,7 @@ fn check_partial_field(
         )));
     }
     if len > limits.max_field_bytes {
-        return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge(
-            limits.max_field_bytes,
-        )));
+        return Err(field_too_large(rest, limits));
     }
     if section_so_far + len > limits.max_header_bytes {
         return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::SectionTooLarge(
@@ -156,6 +152,14 @@ fn check_partial_field(
         )));
     }
     check_partial_no_cr(rest)
+}
+
+/// The 431 for one field line over the limit, naming the field (RFC 6585 §5).
+pub(crate) fn field_too_large(line: &[u8], limits: &Limits) -> EdgeError {
+    EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge {
+        limit: limits.max_field_bytes,
+        name: FieldName::from_line(line),
+    })
 }
 
 /// The length of a partial line not counting a final CR, which may be the
@@ -298,8 +302,23 @@ mod tests {
         req.extend_from_slice(&[b'v'; 60]);
         assert_eq!(
             scan_head(&req, &limits),
-            Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge(50)))
+            Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge {
+                limit: 50,
+                name: FieldName::from_line(b"X")
+            }))
         );
+        // Whole or partial, the 431 names the field.
+        let mut whole = b"GET / HTTP/1.1\r\nCookie: ".to_vec();
+        whole.extend_from_slice(&[b'c'; 60]);
+        whole.extend_from_slice(b"\r\n\r\n");
+        for cut in [70, whole.len()] {
+            match scan_head(&whole[..cut], &limits) {
+                Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge { name, .. })) => {
+                    assert_eq!(name.as_str(), "Cookie", "cut {cut}")
+                }
+                other => panic!("cut {cut}: {other:?}"),
+            }
+        }
         let many = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
         assert_eq!(
             scan_head(many, &limits),

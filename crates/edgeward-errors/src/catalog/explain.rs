@@ -12,7 +12,7 @@ impl EdgeError {
     /// One to three sentences naming the exact fault and what to do.
     pub fn explanation(&self) -> String {
         match self {
-            EdgeError::BadRequest(b) => bad_request(*b).to_owned(),
+            EdgeError::BadRequest(b) => bad_request(*b),
             EdgeError::Unauthorized { challenge, repeated } => unauthorized(challenge, *repeated),
             EdgeError::PaymentRequired { message, .. } => payment_required(message),
             EdgeError::Forbidden { reason, rule_id } => forbidden(*reason, rule_id),
@@ -54,10 +54,28 @@ impl EdgeError {
                  the URL, or send large data in the request body."
             ),
             EdgeError::UnsupportedMediaType(hint) => unsupported_media_type(hint),
+            EdgeError::RangeNotSatisfiable { complete_length } => format!(
+                "No range in the request's Range header overlaps the {complete_length} bytes of \
+                 this resource (RFC 9110 §14.1.2). Ask for a range within those bytes, or for the \
+                 whole resource."
+            ),
+            EdgeError::UpgradeRefused { protocol } => format!(
+                "This site does not allow switching this connection to the \"{protocol}\" \
+                 protocol (RFC 9110 §7.8). Use plain HTTP requests, or ask the site owner to \
+                 enable it."
+            ),
+            EdgeError::DecodedBodyTooLarge { limit } => format!(
+                "The request body, once its Content-Encoding is decoded, is larger than the \
+                 {limit} bytes this site allows. Send less data, or send it without compression."
+            ),
             EdgeError::ExpectationFailed => "The request's Expect header holds an expectation \
                  other than 100-continue, which this server cannot meet (RFC 9110 §10.1.1). \
                  Remove the Expect header."
                 .to_owned(),
+            EdgeError::UnknownHost { host } if super::meta::is_ip_literal(host) => format!(
+                "This edge does not serve requests addressed to its IP address \"{host}\" \
+                 (misdirected request, RFC 9110 §15.5.20). Use the site's host name in the URL."
+            ),
             EdgeError::UnknownHost { host } => format!(
                 "This edge does not serve the host \"{host}\" (misdirected request, RFC 9110 \
                  §15.5.20). Check the URL and that the name's DNS points at the right server."
@@ -67,7 +85,7 @@ impl EdgeError {
                  after {} seconds.",
                 r.limit, r.window, r.rule_id, r.retry_after
             ),
-            EdgeError::HeaderFieldsTooLarge(limit) => header_limit(*limit),
+            EdgeError::HeaderFieldsTooLarge(limit) => header_limit(limit),
             EdgeError::UnavailableForLegalReasons {
                 blocked_by,
                 explanation,
@@ -93,8 +111,34 @@ impl EdgeError {
     }
 }
 
-fn bad_request(b: BadRequest) -> &'static str {
+fn bad_request(b: BadRequest) -> String {
     match b {
+        BadRequest::MalformedH2 { what } => format!(
+            "The HTTP/2 request is malformed: {what} (RFC 9113 §8.1.1). Fix the client or \
+             library that sent it."
+        ),
+        other => bad_request_fixed(other).to_owned(),
+    }
+}
+
+fn bad_request_fixed(b: BadRequest) -> &'static str {
+    match b {
+        BadRequest::TransferEncodingInHttp10 => {
+            "The HTTP/1.0 request carries Transfer-Encoding, which \
+             HTTP/1.0 does not define, so its framing cannot be trusted (RFC 9112 §6.1). Send \
+             the body with Content-Length, or send the request as HTTP/1.1."
+        }
+        BadRequest::InvalidTransferEncoding => {
+            "The Transfer-Encoding header is not a list of \
+             transfer codings, or gives chunked parameters, which it has none of (RFC 9112 §7). \
+             Send `Transfer-Encoding: chunked`."
+        }
+        BadRequest::AmbiguousContentType => {
+            "The request carries several different Content-Type \
+             values, so its body could be read as more than one type (RFC 9110 §8.3). Send one \
+             Content-Type."
+        }
+        BadRequest::MalformedH2 { .. } => "The HTTP/2 request is malformed (RFC 9113 §8.1.1).",
         BadRequest::RequestLine => {
             "The request line is not `method SP request-target SP \
              HTTP-version` (RFC 9112 §3). Separate the three parts by single spaces and end the \
@@ -232,6 +276,7 @@ fn forbidden(reason: ForbiddenReason, rule_id: &str) -> String {
         ForbiddenReason::FirewallRule => "A firewall rule of this site blocked the request",
         ForbiddenReason::Waf => "The web application firewall blocked the request as an attack",
         ForbiddenReason::IpRule => "An IP access rule of this site blocks your address",
+        ForbiddenReason::CountryRule => "This site does not accept requests from your country or region",
         ForbiddenReason::BrowserIntegrity => {
             "The browser integrity check failed: the request's headers look like an abusive bot"
         }
@@ -282,15 +327,21 @@ fn unsupported_media_type(hint: &MediaHint) -> String {
     }
 }
 
-fn header_limit(limit: HeaderLimit) -> String {
-    match limit {
+fn header_limit(limit: &HeaderLimit) -> String {
+    match *limit {
         HeaderLimit::SectionTooLarge(n) => format!(
             "The request header section is larger than {n} bytes. Remove unneeded headers or \
              cookies."
         ),
-        HeaderLimit::FieldTooLarge(n) => format!(
-            "A request header field is larger than {n} bytes. Shorten it; large cookies are \
+        HeaderLimit::FieldTooLarge { limit, name } if name.as_str().is_empty() => format!(
+            "A request header field is larger than {limit} bytes. Shorten it; large cookies are \
              the usual cause."
+        ),
+        HeaderLimit::FieldTooLarge { limit, name } => format!(
+            "The request header field \"{}{}\" is larger than {limit} bytes. Shorten or remove \
+             it.",
+            name.as_str(),
+            if name.is_truncated() { "…" } else { "" }
         ),
         HeaderLimit::TooManyFields(n) => {
             format!("The request has more than {n} header fields. Remove unneeded headers.")
@@ -312,6 +363,36 @@ fn bad_gateway(fault: OriginFault) -> &'static str {
         OriginFault::InvalidResponse => {
             "The origin server answered with a response that is \
              not valid HTTP. If you own this site, check the origin's logs."
+        }
+        OriginFault::ConnectTimeout => {
+            "The edge could not open a connection to the origin \
+             server in time. Try again later; if you own this site, check that the origin is up \
+             and reachable from the edge."
+        }
+        OriginFault::ResponseTimeout => {
+            "The origin server accepted the request but did not \
+             send a response in time. Try again later; if you own this site, check the origin's \
+             load and slow requests."
+        }
+        OriginFault::TlsHandshake => {
+            "The TLS handshake between the edge and the origin \
+             server failed. If you own this site, check the origin's TLS versions, cipher suites \
+             and SNI configuration."
+        }
+        OriginFault::InvalidCertificate => {
+            "The origin server's TLS certificate is not valid: \
+             expired, not trusted, or not for the origin's name. If you own this site, install a \
+             valid certificate on the origin."
+        }
+        OriginFault::NoHealthyOrigin => {
+            "Every origin server of this site is currently marked \
+             unhealthy, so the request was not sent. Try again later; if you own this site, \
+             check the origins' health checks."
+        }
+        OriginFault::ConnectionLimit => {
+            "Too many requests are waiting for the origin server, \
+             which is at its connection limit. Try again shortly; if you own this site, raise the \
+             limit or make the origin faster."
         }
     }
 }

@@ -8,7 +8,7 @@ use super::{AuthChallenge, EdgeError, MediaHint};
 use crate::field;
 
 /// Headers the renderer sets itself; a configured 402 header may not override them.
-const RESERVED: [&str; 8] = [
+const RESERVED: [&str; 11] = [
     "Content-Type",
     "Content-Length",
     "Transfer-Encoding",
@@ -17,6 +17,9 @@ const RESERVED: [&str; 8] = [
     "Vary",
     "X-Request-Id",
     "Keep-Alive",
+    crate::render::ERROR_TYPE_HEADER,
+    crate::render::ERROR_CODE_HEADER,
+    crate::render::MITIGATED_HEADER,
 ];
 
 impl EdgeError {
@@ -48,6 +51,9 @@ impl EdgeError {
             EdgeError::UnavailableForLegalReasons { blocked_by, .. } => {
                 let url: String = field::value(blocked_by).replace(['<', '>'], "");
                 vec![("Link", format!("<{url}>; rel=\"blocked-by\""))]
+            }
+            EdgeError::RangeNotSatisfiable { complete_length } => {
+                vec![("Content-Range", format!("bytes */{complete_length}"))]
             }
             EdgeError::UnsupportedMediaType(MediaHint::ContentType(types)) => {
                 vec![("Accept-Post", field::value(&types.join(", ")))]

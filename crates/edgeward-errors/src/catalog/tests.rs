@@ -6,6 +6,9 @@ use std::collections::HashSet;
 use super::*;
 use crate::{reason_phrase, render, RenderContext, Rendered};
 
+/// The code table documented in `CODES.md` (and copied into the README).
+const CODES_MD: &str = include_str!("../../CODES.md");
+
 fn basic(realm: &str) -> AuthChallenge {
     AuthChallenge::Basic {
         realm: realm.to_owned(),
@@ -14,83 +17,11 @@ fn basic(realm: &str) -> AuthChallenge {
 
 fn rate_limited() -> RateLimited {
     RateLimited {
-        rule_id: "rl-api".to_owned(),
+        rule_id: "example-limit".to_owned(),
         retry_after: 30,
         limit: 100,
         window: 60,
     }
-}
-
-/// One example of every variant and sub-fault.
-fn examples() -> Vec<EdgeError> {
-    let mut all: Vec<EdgeError> = BadRequest::ALL.into_iter().map(EdgeError::BadRequest).collect();
-    all.extend(
-        ForbiddenReason::ALL
-            .into_iter()
-            .map(|reason| EdgeError::Forbidden {
-                reason,
-                rule_id: "rule-42".to_owned(),
-            }),
-    );
-    all.extend(OriginFault::ALL.into_iter().map(EdgeError::BadGateway));
-    all.extend([
-        EdgeError::Unauthorized {
-            challenge: basic("admin"),
-            repeated: false,
-        },
-        EdgeError::PaymentRequired {
-            headers: vec![("crawler-price".to_owned(), "USD 0.01".to_owned())],
-            message: "Crawling this site costs USD 0.01 per page.".to_owned(),
-        },
-        EdgeError::NotFound,
-        EdgeError::MethodNotAllowed {
-            allow: MethodList::new(["GET", "HEAD"]).unwrap(),
-        },
-        EdgeError::NotAcceptable {
-            available: vec!["text/html".to_owned(), "application/json".to_owned()],
-        },
-        EdgeError::ProxyAuthenticationRequired {
-            challenge: basic("proxy"),
-        },
-        EdgeError::RequestTimeout(TimeoutPhase::Header),
-        EdgeError::RequestTimeout(TimeoutPhase::Body),
-        EdgeError::DnsResolution {
-            origin_host: "origin.example.com".to_owned(),
-        },
-        EdgeError::Gone,
-        EdgeError::LengthRequired,
-        EdgeError::PreconditionFailed,
-        EdgeError::PayloadTooLarge {
-            limit: 1024,
-            retry_after: Some(120),
-        },
-        EdgeError::UriTooLong { limit: 32768 },
-        EdgeError::UnsupportedMediaType(MediaHint::ContentType(vec![
-            "application/json".to_owned(),
-            "text/csv".to_owned(),
-        ])),
-        EdgeError::UnsupportedMediaType(MediaHint::ContentEncoding(vec![
-            "gzip".to_owned(),
-            "br".to_owned(),
-        ])),
-        EdgeError::ExpectationFailed,
-        EdgeError::UnknownHost {
-            host: "nowhere.example".to_owned(),
-        },
-        EdgeError::TooManyRequests(rate_limited()),
-        EdgeError::HeaderFieldsTooLarge(HeaderLimit::SectionTooLarge(65536)),
-        EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge(8192)),
-        EdgeError::HeaderFieldsTooLarge(HeaderLimit::TooManyFields(100)),
-        EdgeError::UnavailableForLegalReasons {
-            blocked_by: "https://authority.example/orders/17".to_owned(),
-            explanation: "A court order forbids serving this page in your country.".to_owned(),
-        },
-        EdgeError::Internal,
-        EdgeError::NotImplemented,
-        EdgeError::GatewayTimeout,
-        EdgeError::HttpVersionNotSupported,
-    ]);
-    all
 }
 
 /// A dense index per variant and sub-fault; exhaustive, so a new variant fails to
@@ -101,8 +32,9 @@ fn ordinal(e: &EdgeError) -> usize {
     const FR: usize = ForbiddenReason::ALL.len();
     const OF: usize = OriginFault::ALL.len();
     let base = BR + FR + OF;
+    let same = |a: &BadRequest, b: &BadRequest| std::mem::discriminant(a) == std::mem::discriminant(b);
     match e {
-        EdgeError::BadRequest(b) => BadRequest::ALL.iter().position(|x| x == b).unwrap(),
+        EdgeError::BadRequest(b) => BadRequest::ALL.iter().position(|x| same(x, b)).unwrap(),
         EdgeError::Forbidden { reason, .. } => {
             BR + ForbiddenReason::ALL.iter().position(|x| x == reason).unwrap()
         }
@@ -124,16 +56,20 @@ fn ordinal(e: &EdgeError) -> usize {
         EdgeError::UnsupportedMediaType(MediaHint::ContentType(_)) => base + 14,
         EdgeError::UnsupportedMediaType(MediaHint::ContentEncoding(_)) => base + 15,
         EdgeError::ExpectationFailed => base + 16,
-        EdgeError::UnknownHost { .. } => base + 17,
-        EdgeError::TooManyRequests(_) => base + 18,
-        EdgeError::HeaderFieldsTooLarge(HeaderLimit::SectionTooLarge(_)) => base + 19,
-        EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge(_)) => base + 20,
-        EdgeError::HeaderFieldsTooLarge(HeaderLimit::TooManyFields(_)) => base + 21,
-        EdgeError::UnavailableForLegalReasons { .. } => base + 22,
-        EdgeError::Internal => base + 23,
-        EdgeError::NotImplemented => base + 24,
-        EdgeError::GatewayTimeout => base + 25,
-        EdgeError::HttpVersionNotSupported => base + 26,
+        EdgeError::UnknownHost { .. } if e.code() == 1003 => base + 17,
+        EdgeError::UnknownHost { .. } => base + 18,
+        EdgeError::TooManyRequests(_) => base + 19,
+        EdgeError::HeaderFieldsTooLarge(HeaderLimit::SectionTooLarge(_)) => base + 20,
+        EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge { .. }) => base + 21,
+        EdgeError::HeaderFieldsTooLarge(HeaderLimit::TooManyFields(_)) => base + 22,
+        EdgeError::UnavailableForLegalReasons { .. } => base + 23,
+        EdgeError::Internal => base + 24,
+        EdgeError::NotImplemented => base + 25,
+        EdgeError::GatewayTimeout => base + 26,
+        EdgeError::HttpVersionNotSupported => base + 27,
+        EdgeError::RangeNotSatisfiable { .. } => base + 28,
+        EdgeError::UpgradeRefused { .. } => base + 29,
+        EdgeError::DecodedBodyTooLarge { .. } => base + 30,
     }
 }
 
@@ -143,7 +79,7 @@ fn expected_status(e: &EdgeError) -> u16 {
         EdgeError::BadRequest(_) => 400,
         EdgeError::Unauthorized { .. } => 401,
         EdgeError::PaymentRequired { .. } => 402,
-        EdgeError::Forbidden { .. } => 403,
+        EdgeError::Forbidden { .. } | EdgeError::UpgradeRefused { .. } => 403,
         EdgeError::NotFound => 404,
         EdgeError::MethodNotAllowed { .. } => 405,
         EdgeError::NotAcceptable { .. } => 406,
@@ -153,9 +89,10 @@ fn expected_status(e: &EdgeError) -> u16 {
         EdgeError::Gone => 410,
         EdgeError::LengthRequired => 411,
         EdgeError::PreconditionFailed => 412,
-        EdgeError::PayloadTooLarge { .. } => 413,
+        EdgeError::PayloadTooLarge { .. } | EdgeError::DecodedBodyTooLarge { .. } => 413,
         EdgeError::UriTooLong { .. } => 414,
         EdgeError::UnsupportedMediaType(_) => 415,
+        EdgeError::RangeNotSatisfiable { .. } => 416,
         EdgeError::ExpectationFailed => 417,
         EdgeError::UnknownHost { .. } => 421,
         EdgeError::TooManyRequests(_) => 429,
@@ -163,7 +100,10 @@ fn expected_status(e: &EdgeError) -> u16 {
         EdgeError::UnavailableForLegalReasons { .. } => 451,
         EdgeError::Internal => 500,
         EdgeError::NotImplemented => 501,
-        EdgeError::BadGateway(_) => 502,
+        EdgeError::BadGateway(OriginFault::Refused | OriginFault::Reset | OriginFault::InvalidResponse)
+        | EdgeError::BadGateway(OriginFault::TlsHandshake | OriginFault::InvalidCertificate) => 502,
+        EdgeError::BadGateway(OriginFault::NoHealthyOrigin | OriginFault::ConnectionLimit) => 503,
+        EdgeError::BadGateway(OriginFault::ConnectTimeout | OriginFault::ResponseTimeout) => 504,
         EdgeError::GatewayTimeout => 504,
         EdgeError::HttpVersionNotSupported => 505,
     }
@@ -172,17 +112,18 @@ fn expected_status(e: &EdgeError) -> u16 {
 /// The exact status-specific headers each example must render with.
 fn expected_required(e: &EdgeError) -> Vec<(&'static str, &'static str)> {
     match e.status() {
-        401 => vec![("WWW-Authenticate", r#"Basic realm="admin", charset="UTF-8""#)],
+        401 => vec![("WWW-Authenticate", r#"Basic realm="example", charset="UTF-8""#)],
         402 => vec![("Crawler-Price", "USD 0.01")],
         405 => vec![("Allow", "GET, HEAD")],
         407 => vec![("Proxy-Authenticate", r#"Basic realm="proxy", charset="UTF-8""#)],
-        413 => vec![("Retry-After", "120")],
-        415 if e.code() == 1034 => vec![("Accept-Post", "application/json, text/csv")],
+        413 if e.code() == 1603 => vec![("Retry-After", "120")],
+        415 if e.code() == 1305 => vec![("Accept-Post", "application/json, text/csv")],
         415 => vec![("Accept-Encoding", "gzip, br")],
+        416 => vec![("Content-Range", "bytes */1000")],
         429 => vec![
             ("Retry-After", "30"),
-            ("RateLimit-Policy", r#""rl-api";q=100;w=60"#),
-            ("RateLimit", r#""rl-api";r=0;t=30"#),
+            ("RateLimit-Policy", r#""example-limit";q=100;w=60"#),
+            ("RateLimit", r#""example-limit";r=0;t=30"#),
         ],
         451 => vec![(
             "Link",
@@ -220,25 +161,63 @@ fn statuses_match_the_spec() {
     }
 }
 
+/// The rows of the table in `CODES.md`: (code, status, title, category).
+fn documented_codes() -> Vec<(u16, u16, String, String)> {
+    CODES_MD
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let code = cells.get(1)?.parse().ok()?;
+            let status = cells.get(2)?.parse().ok()?;
+            Some((code, status, cells.get(3)?.to_string(), cells.get(4)?.to_string()))
+        })
+        .collect()
+}
+
 #[test]
-fn codes_are_unique_and_in_their_ranges() {
+fn codes_are_unique_and_documented() {
     let mut codes = HashSet::new();
+    let table = documented_codes();
     for e in examples() {
         assert!(codes.insert(e.code()), "duplicate code {} for {e:?}", e.code());
-        let range = match e.source() {
-            ErrorSource::Protocol if e.status() == 400 => 1100..1200,
-            ErrorSource::Protocol => 1200..1300,
-            ErrorSource::Origin if e.status() == 409 => 1001..1002,
-            ErrorSource::Origin => 1400..1500,
-            ErrorSource::Edge if matches!(e.status(), 404 | 405 | 500) => 1300..1400,
-            _ => 1000..1100,
-        };
-        assert!(range.contains(&e.code()), "{e:?} has code {}", e.code());
+        let row = (
+            e.code(),
+            e.status(),
+            e.title().to_owned(),
+            format!("`{}`", e.category().as_str()),
+        );
+        assert!(table.contains(&row), "CODES.md lacks the row {row:?}");
+    }
+    assert_eq!(
+        table.len(),
+        codes.len(),
+        "CODES.md lists codes the catalog does not use"
+    );
+    for (code, ..) in &table {
+        let own = (1300..1800).contains(code);
+        let cloudflare = matches!(
+            code,
+            1001 | 1003 | 1004 | 1006 | 1009 | 1010 | 1012 | 1015 | 1020 | 1200
+        );
+        assert!(own || cloudflare, "code {code} is in a range Cloudflare uses");
     }
 }
 
 #[test]
-fn fixed_codes_from_the_spec() {
+fn examples_can_be_looked_up_by_code_and_status() {
+    for e in examples() {
+        assert_eq!(EdgeError::example(e.code()).as_ref(), Some(&e));
+        let by_status = EdgeError::example_for_status(e.status()).expect("an example");
+        assert_eq!(by_status.status(), e.status());
+        assert!(by_status.code() <= e.code());
+    }
+    assert_eq!(EdgeError::example(1999), None);
+    assert_eq!(EdgeError::example_for_status(200), None);
+    assert_eq!(EdgeError::example_for_status(429).map(|e| e.code()), Some(1015));
+}
+
+#[test]
+fn fixed_codes_from_the_spec_and_cloudflare() {
     let code_of = |e: EdgeError| e.code();
     let dns = EdgeError::DnsResolution {
         origin_host: "o".into(),
@@ -247,21 +226,65 @@ fn fixed_codes_from_the_spec() {
         (dns.status(), dns.code(), dns.title()),
         (409, 1001, "DNS resolution error")
     );
-    assert_eq!(code_of(EdgeError::UnknownHost { host: "h".into() }), 1003);
+    assert_eq!(code_of(EdgeError::UnknownHost { host: "h".into() }), 1004);
+    for ip in [
+        "192.0.2.1",
+        "192.0.2.1:8080",
+        "[2001:db8::1]",
+        "[2001:db8::1]:443",
+        "2001:db8::1",
+    ] {
+        assert_eq!(code_of(EdgeError::UnknownHost { host: ip.into() }), 1003, "{ip}");
+    }
     assert_eq!(code_of(EdgeError::TooManyRequests(rate_limited())), 1015);
     let forbidden = |reason| EdgeError::Forbidden {
         reason,
         rule_id: "r".into(),
     };
     assert_eq!(code_of(forbidden(ForbiddenReason::FirewallRule)), 1020);
-    assert_eq!(code_of(forbidden(ForbiddenReason::Waf)), 1021);
     assert_eq!(code_of(forbidden(ForbiddenReason::IpRule)), 1006);
+    assert_eq!(code_of(forbidden(ForbiddenReason::CountryRule)), 1009);
     assert_eq!(code_of(forbidden(ForbiddenReason::BrowserIntegrity)), 1010);
-    assert_eq!(code_of(forbidden(ForbiddenReason::TlsHostNotCovered)), 1014);
-    assert_eq!(code_of(forbidden(ForbiddenReason::ChallengeFailed)), 1022);
-    assert_eq!(code_of(forbidden(ForbiddenReason::PathPermission)), 1023);
-    assert_eq!(code_of(EdgeError::Gone), 1032);
-    assert_eq!(code_of(EdgeError::PreconditionFailed), 1035);
+    assert_eq!(code_of(forbidden(ForbiddenReason::PathPermission)), 1012);
+    assert_eq!(code_of(EdgeError::BadGateway(OriginFault::ConnectionLimit)), 1200);
+}
+
+#[test]
+fn advice_fits_the_error() {
+    for e in examples() {
+        // An error only the owner can fix is never blamed on the client's request.
+        if e.owner_action_required() {
+            assert!(
+                !matches!(e.category(), ErrorCategory::Request | ErrorCategory::AccessDenied),
+                "{e:?}"
+            );
+        }
+        if e.retry_after().is_some() {
+            assert!(e.retryable(), "{e:?}");
+        }
+        assert_eq!(
+            e.mitigation().is_some(),
+            matches!(e.status(), 403 | 429) && e.source() != ErrorSource::Edge,
+            "{e:?}"
+        );
+    }
+    let permanent = EdgeError::PayloadTooLarge {
+        limit: 1,
+        retry_after: None,
+    };
+    assert!(!permanent.retryable());
+    assert!(EdgeError::BadGateway(OriginFault::ResponseTimeout).retryable());
+    assert!(!EdgeError::BadGateway(OriginFault::InvalidCertificate).retryable());
+    assert!(!EdgeError::BadRequest(BadRequest::BareLf).retryable());
+    let challenge = EdgeError::Forbidden {
+        reason: ForbiddenReason::ChallengeFailed,
+        rule_id: "c".into(),
+    };
+    assert_eq!(challenge.mitigation(), Some("challenge"));
+    assert_eq!(
+        EdgeError::TooManyRequests(rate_limited()).what_you_should_do(),
+        "Wait 30 seconds, then retry; back off further if it happens again."
+    );
 }
 
 #[test]
@@ -270,7 +293,7 @@ fn protocol_errors_and_only_they_close() {
         let protocol = matches!(e.status(), 400 | 408 | 411 | 413 | 414 | 417 | 431 | 501 | 505);
         assert_eq!(e.source() == ErrorSource::Protocol, protocol, "{e:?}");
         assert_eq!(e.closes_connection(), protocol, "{e:?}");
-        let origin = matches!(e.status(), 409 | 502 | 504);
+        let origin = matches!(e.status(), 409 | 502 | 503 | 504);
         assert_eq!(e.source() == ErrorSource::Origin, origin, "{e:?}");
     }
 }
@@ -298,8 +321,29 @@ fn explanations_name_the_exact_fault() {
         EdgeError::BadRequest(BadRequest::ObsFold).title(),
         "Bad request: obsolete line folding"
     );
-    let x = EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge(8192)).explanation();
-    assert!(x.contains("larger than 8192 bytes"), "{x}");
+    let field = |line: &[u8]| {
+        EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge {
+            limit: 8192,
+            name: FieldName::from_line(line),
+        })
+        .explanation()
+    };
+    let x = field(b"Cookie: a=1");
+    assert!(x.contains("field \"Cookie\" is larger than 8192 bytes"), "{x}");
+    let x = field(&[b'X'; 100]);
+    assert!(x.contains(&format!("\"{}…\"", "X".repeat(FieldName::MAX))), "{x}");
+    let x = field(b"\x01bad");
+    assert!(
+        x.starts_with("A request header field is larger than 8192 bytes"),
+        "{x}"
+    );
+    let x = field(b"X-A b: c");
+    assert!(x.contains("\"X-A…\""), "{x}");
+    let x = EdgeError::BadRequest(BadRequest::MalformedH2 {
+        what: "missing :path",
+    })
+    .explanation();
+    assert!(x.contains("malformed: missing :path"), "{x}");
     let x = EdgeError::DnsResolution {
         origin_host: "db.internal".into(),
     }
@@ -334,6 +378,7 @@ fn repeated_401_explains_which_credentials_are_needed() {
     }
     assert_ne!(first.explanation(), x);
     assert_eq!(first.code(), again.code());
+    assert!(!again.retryable() && !again.owner_action_required());
     let r = render_with(&again, "text/plain", false);
     assert!(std::str::from_utf8(&r.body).unwrap().contains("user:password"));
     assert!(r.header("WWW-Authenticate").is_some());
@@ -342,7 +387,7 @@ fn repeated_401_explains_which_credentials_are_needed() {
 #[test]
 fn every_variant_renders_with_required_headers_in_every_format() {
     for e in examples() {
-        for accept in ["text/html", "application/json", "text/plain"] {
+        for accept in ["text/html", "application/json", "text/plain", "text/markdown"] {
             let r = render_with(&e, accept, false);
             assert_eq!(r.status, e.status(), "{e:?}");
             assert_eq!(r.reason, reason_phrase(e.status()));
@@ -361,9 +406,16 @@ fn every_variant_renders_with_required_headers_in_every_format() {
             for (name, value) in expected_required(&e) {
                 assert_eq!(r.header(name), Some(value), "{e:?}: {name}");
             }
-            // Exactly the common headers, the required ones, and Connection when closing.
-            let extra = usize::from(r.close);
-            assert_eq!(r.headers.len(), 5 + expected_required(&e).len() + extra, "{e:?}");
+            assert_eq!(r.header("Edgeward-Error-Type"), Some(e.category().as_str()));
+            assert_eq!(
+                r.header("Edgeward-Error-Code"),
+                Some(e.code().to_string().as_str())
+            );
+            assert_eq!(r.header("Edgeward-Mitigated"), e.mitigation());
+            // Exactly the common headers, the edge's marks, the required ones, and
+            // Connection when closing.
+            let extra = usize::from(r.close) + usize::from(e.mitigation().is_some());
+            assert_eq!(r.headers.len(), 7 + expected_required(&e).len() + extra, "{e:?}");
         }
     }
 }
@@ -371,7 +423,12 @@ fn every_variant_renders_with_required_headers_in_every_format() {
 #[test]
 fn head_has_same_headers_and_an_empty_body() {
     for e in examples() {
-        for accept in ["text/html", "application/problem+json", "text/plain"] {
+        for accept in [
+            "text/html",
+            "application/problem+json",
+            "text/plain",
+            "text/markdown",
+        ] {
             let get = render_with(&e, accept, false);
             let head = render_with(&e, accept, true);
             assert!(head.body.is_empty(), "{e:?}");
@@ -442,7 +499,7 @@ fn forbidden_page_shows_ray_id_rule_and_ip_escaped() {
     };
     let r = render_with(&e, "text/html", false);
     let html = std::str::from_utf8(&r.body).unwrap();
-    assert!(html.contains("Error 1021"));
+    assert!(html.contains("Error 1710"));
     assert!(html.contains("7d3f9a0c1b2e"));
     assert!(html.contains("198.51.100.9"));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));

@@ -67,9 +67,113 @@ fn framing_is_decided_by_rfc_9112_section_6_3() {
 }
 
 #[test]
-fn http10_with_transfer_encoding_closes_after_the_request() {
-    let head = ok(b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n");
-    assert!(!head.keep_alive);
+fn http10_with_transfer_encoding_is_faulty_framing() {
+    // RFC 9112 §6.1: treat as faulty framing even with a Content-Length; 400 and close.
+    for req in [
+        &b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+        b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        b"POST / HTTP/1.0\r\nTransfer-Encoding: gzip\r\n\r\n",
+    ] {
+        let e = fault(req);
+        assert_eq!(e, EdgeError::BadRequest(BadRequest::TransferEncodingInHttp10));
+        assert!(e.closes_connection());
+    }
+}
+
+#[test]
+fn transfer_coding_syntax_and_chunked_parameters() {
+    let te =
+        |v: &str| parse(format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {v}\r\n\r\n").as_bytes());
+    let invalid = Err(EdgeError::BadRequest(BadRequest::InvalidTransferEncoding));
+    // RFC 9112 §7: chunked defines no parameters; their presence is an error.
+    assert_eq!(te("chunked;foo=bar").map(|_| ()), invalid);
+    assert_eq!(te("chunked ; foo=bar").map(|_| ()), invalid);
+    assert_eq!(te("gzip, chunked;q=1").map(|_| ()), invalid);
+    assert_eq!(te("chunked;").map(|_| ()), invalid);
+    assert_eq!(te("ch@nked").map(|_| ()), invalid);
+    assert_eq!(te(",").map(|_| ()), invalid);
+    assert_eq!(te("x;p, chunked").map(|_| ()), invalid);
+    // Well-formed parameters on a coding we do not implement: 501, as before.
+    assert_eq!(te("x;p=v, chunked").map(|_| ()), Err(EdgeError::NotImplemented));
+    assert_eq!(
+        te("x ; p = \"v w\", chunked").map(|_| ()),
+        Err(EdgeError::NotImplemented)
+    );
+    assert_eq!(te("CHUNKED").unwrap().unwrap().framing, BodyFraming::Chunked);
+    assert_eq!(te(" chunked , ").unwrap().unwrap().framing, BodyFraming::Chunked);
+}
+
+#[test]
+fn content_length_allows_leading_zeros_and_refuses_overflow() {
+    let cl = |v: &str| parse(format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {v}\r\n\r\n").as_bytes());
+    assert_eq!(
+        cl("000000000000000000000005").unwrap().unwrap().framing,
+        BodyFraming::Length(5)
+    );
+    assert_eq!(
+        cl("18446744073709551615").unwrap().unwrap().framing,
+        BodyFraming::Length(u64::MAX)
+    );
+    assert_eq!(
+        cl("18446744073709551616").map(|_| ()),
+        Err(EdgeError::BadRequest(BadRequest::InvalidContentLength))
+    );
+    assert_eq!(cl("5, 005").unwrap().unwrap().framing, BodyFraming::Length(5));
+}
+
+#[test]
+fn several_different_content_types_are_ambiguous() {
+    let two = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\
+                content-type: application/x-www-form-urlencoded\r\n\r\n";
+    assert_eq!(
+        fault(two),
+        EdgeError::BadRequest(BadRequest::AmbiguousContentType)
+    );
+    let same =
+        ok(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Type:  text/plain \r\n\r\n");
+    assert_eq!(same.header("content-type"), Some(&b"text/plain"[..]));
+    assert_eq!(check_content_type([&b"a/b"[..]]), Ok(()));
+    assert_eq!(
+        check_content_type([&b"a/b"[..], b"a/b; x=1"]),
+        Err(EdgeError::BadRequest(BadRequest::AmbiguousContentType))
+    );
+}
+
+#[test]
+fn underscore_names_are_flagged() {
+    let head = ok(b"GET / HTTP/1.1\r\nHost: a\r\nContent_Length: 5\r\n\r\n");
+    assert!(head.has_underscore_names());
+    assert_eq!(
+        head.framing,
+        BodyFraming::None,
+        "Content_Length is not Content-Length"
+    );
+    let names: Vec<bool> = head.headers().map(|(n, _)| has_underscore(n)).collect();
+    assert_eq!(names, [false, true]);
+    assert!(!ok(b"GET / HTTP/1.1\r\nHost: a_b.example\r\nX-A: _\r\n\r\n").has_underscore_names());
+    let assembled = RequestHead::assemble(
+        "GET",
+        "/",
+        "a",
+        [(&b"x_y"[..], &b"1"[..])].into_iter(),
+        BodyFraming::None,
+    );
+    assert!(assembled.has_underscore_names());
+}
+
+#[test]
+fn a_field_over_the_zone_limit_is_named() {
+    let head = ok(b"GET / HTTP/1.1\r\nHost: a\r\nX-Long-Cookie: 0123456789\r\n\r\n");
+    let limits = Limits {
+        max_field_bytes: 20,
+        ..Limits::default()
+    };
+    match check_head_limits(&head, &limits) {
+        Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::FieldTooLarge { limit: 20, name })) => {
+            assert_eq!(name.as_str(), "X-Long-Cookie")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -94,8 +198,23 @@ fn host_rules() {
         fault(b"GET http://evil.com/ HTTP/1.1\r\nHost: good.com\r\n\r\n"),
         EdgeError::BadRequest(BadRequest::HostMismatch)
     );
+    assert_eq!(
+        fault(b"GET http://good.com:8080/ HTTP/1.1\r\nHost: good.com\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::HostMismatch)
+    );
     let abs = ok(b"GET http://Good.com/p?q HTTP/1.1\r\nHost: good.com\r\n\r\n");
     assert_eq!(abs.path_and_query(), "/p?q");
+    // RFC 9112 §3.2.2: the target's authority wins; default ports compare equal.
+    let abs = ok(b"GET http://example.com:80/x HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert_eq!((abs.host(), abs.path()), ("example.com:80", "/x"));
+    let abs = ok(b"GET https://example.com/x HTTP/1.1\r\nHost: EXAMPLE.com:443\r\n\r\n");
+    assert_eq!(abs.host(), "example.com");
+    let old = ok(b"GET http://example.com/x HTTP/1.0\r\n\r\n");
+    assert_eq!(old.host(), "example.com");
+    assert_eq!(
+        fault(b"GET http://u@example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+        EdgeError::BadRequest(BadRequest::InvalidTarget)
+    );
     assert_eq!(
         ok(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n").host(),
         "[::1]:8080"
