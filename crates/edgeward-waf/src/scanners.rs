@@ -103,9 +103,13 @@ fn automaton() -> &'static AhoCorasick {
 
 /// The scanner signature in a User-Agent value, if any.
 pub(crate) fn scanner_agent(ua: &[u8]) -> Option<&'static str> {
-    automaton()
-        .find(ua)
-        .map(|m| SCANNER_AGENTS[m.pattern().as_usize()])
+    automaton().find_iter(ua).find_map(|m| {
+        let sig = SCANNER_AGENTS[m.pattern().as_usize()];
+        // `grabber/` is the Grabber scanner, not `urlgrabber/3.10 yum/3.4.3` (or any other
+        // product whose name merely ends in "grabber").
+        let glued = m.start() > 0 && ua[m.start() - 1].is_ascii_alphanumeric();
+        (!glued).then_some(sig)
+    })
 }
 
 /// True when `name` is a header only scanners send.
@@ -128,6 +132,7 @@ mod tests {
             "WPScan v3.8.22 (https://wpscan.com/wordpress-security-scanner)",
             "gobuster/3.6",
             "Fuzz Faster U Fool v2.1.0",
+            "Grabber/0.1 (X11; U; Linux i686; en-US; rv:1.7)",
         ] {
             assert!(scanner_agent(ua.as_bytes()).is_some(), "{ua}");
         }
@@ -142,6 +147,8 @@ mod tests {
             "Wget/1.21.4",
             "Googlebot/2.1 (+http://www.google.com/bot.html)",
             "python-requests/2.31.0",
+            "urlgrabber/3.10 yum/3.4.3",
+            "urlgrabber/4.1.0 dnf/4.14.0",
         ] {
             assert_eq!(scanner_agent(ua.as_bytes()), None, "{ua}");
         }

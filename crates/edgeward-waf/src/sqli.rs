@@ -161,7 +161,7 @@ pub(crate) fn detect(s: &str) -> Option<(&'static str, Strength)> {
             }
         }
         tokenize(s, ctx, &mut toks);
-        if let Some(hit) = scan(&toks, ctx.is_some()) {
+        if let Some(hit) = scan(&toks, ctx.is_some(), s.contains("/*")) {
             if best.map_or(true, |b| hit.1 < b.1) {
                 best = Some(hit);
             }
@@ -189,7 +189,7 @@ fn is_literal(t: &Tok<'_>) -> bool {
     matches!(t.kind, Kind::Str { .. } | Kind::Num)
 }
 
-fn scan(t: &[Tok<'_>], broke_out: bool) -> Option<(&'static str, Strength)> {
+fn scan(t: &[Tok<'_>], broke_out: bool, commented: bool) -> Option<(&'static str, Strength)> {
     let mut best: Option<(&'static str, Strength)> = None;
     let mut note = |hit: (&'static str, Strength)| {
         if best.map_or(true, |b| hit.1 < b.1) {
@@ -240,6 +240,9 @@ fn scan(t: &[Tok<'_>], broke_out: bool) -> Option<(&'static str, Strength)> {
                 }
                 if is_word(t.get(j), &["select"]) && select_list_follows(&t[j + 1..]) {
                     note(("waf-sqli-100", Strength::Strong));
+                } else if is_word(t.get(j), &["select"]) && t.len() == j + 1 && commented {
+                    // `/*!UNiOn*/ /*!SeLEct*/`: comment-wrapped keywords are SQL, not prose.
+                    note(("waf-sqli-100", Strength::Medium));
                 }
             }
             Kind::Semi => {
@@ -562,6 +565,8 @@ mod tests {
         assert_eq!(rule("1 or 1=1"), Some("waf-sqli-108"));
         assert_eq!(rule("') or ('a'='a"), Some("waf-sqli-101"));
         assert_eq!(rule("1/*!50000union*/ select 1,2"), Some("waf-sqli-100"));
+        assert_eq!(rule("/*!UNiOn*/ /*!SeLEct*/"), Some("waf-sqli-100"));
+        assert_eq!(rule("1e1AND-0.0UNION SELECT 2"), Some("waf-sqli-100"));
     }
 
     #[test]

@@ -99,10 +99,7 @@ pub(crate) fn tokenize<'a>(s: &'a str, ctx: Option<u8>, out: &mut Vec<Tok<'a>>) 
                 Kind::Comment
             }
             b'0'..=b'9' => {
-                i += 1;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
-                    i += 1;
-                }
+                i = number_end(b, i);
                 Kind::Num
             }
             b'.' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
@@ -158,6 +155,43 @@ pub(crate) fn tokenize<'a>(s: &'a str, ctx: Option<u8>, out: &mut Vec<Tok<'a>>) 
             text: &s[start..i],
         });
     }
+}
+
+/// The end of a numeric literal as MySQL reads it: `0x1f`, `0b101`, `12`, `1.5`, `1e1`,
+/// `2.e-3`. A letter right after it starts the next token (`1e1and` is `1e1` `and`).
+fn number_end(b: &[u8], mut i: usize) -> usize {
+    if b[i] == b'0'
+        && matches!(b.get(i + 1), Some(b'x' | b'b'))
+        && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+    {
+        i += 2;
+        while i < b.len() && b[i].is_ascii_hexdigit() {
+            i += 1;
+        }
+        return i;
+    }
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    if b.get(i) == Some(&b'e') {
+        let mut j = i + 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        if b.get(j).is_some_and(u8::is_ascii_digit) {
+            i = j;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+    }
+    i
 }
 
 fn one(i: &mut usize, k: Kind) -> Kind {
