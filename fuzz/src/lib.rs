@@ -17,7 +17,8 @@
 use bytes::BytesMut;
 use edgeward_errors::EdgeError;
 use edgeward_http::{
-    check_body_policy, parse_head, BodyDecoder, BodyEvent, BodyFraming, Limits, RequestHead, Version,
+    check_body_policy, has_underscore, parse_head, BodyDecoder, BodyEvent, BodyFraming, Limits, RequestHead,
+    TargetForm, Version,
 };
 
 /// Statuses the codec may answer a malformed or oversized request with.
@@ -128,16 +129,33 @@ pub fn check_head(head: &RequestHead, limits: &Limits) {
             "field value {value:?}"
         );
     }
-    match head.header("host") {
-        Some(host) => assert_eq!(head.host().as_bytes(), host),
-        None => assert!(
+    match (head.header("host"), head.target_form) {
+        // RFC 9112 §3.2.2: an absolute-form target's authority wins over Host.
+        (_, TargetForm::Absolute) => {
+            let t = head.target_str();
+            let after = &t[t.find("://").expect("absolute form") + 3..];
+            let authority = after.split(['/', '?']).next().unwrap_or("");
+            assert_eq!(head.host(), authority, "host of an absolute-form target");
+            assert!(!authority.contains('@'), "userinfo accepted: {t:?}");
+        }
+        (Some(host), _) => assert_eq!(head.host().as_bytes(), host),
+        (None, _) => assert!(
             head.version == Version::Http10 && head.host().is_empty(),
             "no Host in HTTP/1.1"
         ),
     }
+    assert_eq!(
+        head.has_underscore_names(),
+        fields.iter().any(|(n, _)| has_underscore(n)),
+        "underscore flag"
+    );
     match head.framing {
         BodyFraming::Length(n) => assert!(n > 0 && n <= limits.max_body_bytes, "Content-Length {n}"),
-        BodyFraming::Chunked => assert!(head.header("transfer-encoding").is_some()),
+        BodyFraming::Chunked => {
+            assert!(head.header("transfer-encoding").is_some());
+            // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is refused.
+            assert_eq!(head.version, Version::Http11, "chunked HTTP/1.0 accepted");
+        }
         BodyFraming::None => assert!(head.header("transfer-encoding").is_none()),
     }
     let _ = (
@@ -168,6 +186,7 @@ pub fn same_head(a: &RequestHead, b: &RequestHead) -> bool {
         && a.framing == b.framing
         && a.keep_alive == b.keep_alive
         && a.expect_continue == b.expect_continue
+        && a.has_underscore_names() == b.has_underscore_names()
 }
 
 /// A head that parses must not have been judged (accepted or refused) on any

@@ -21,7 +21,7 @@ use common::{config, connect, read_response, Action, Edgeward, Received, TestOri
 const VECTOR_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors");
 
 /// Fewer vector files than this fails the test (so deleting files is noticed).
-const MIN_VECTORS: usize = 45;
+const MIN_VECTORS: usize = 90;
 
 /// How long to wait for the server to close a connection it should close.
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
@@ -73,17 +73,35 @@ enum Conn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Html,
+    /// The problem document labelled `application/json` (what `Accept: application/json` gets).
     Json,
+    /// The problem document labelled `application/problem+json`.
+    ProblemJson,
+    Markdown,
     Text,
 }
 
 impl Format {
+    const ALL: [Format; 5] = [
+        Format::Html,
+        Format::Json,
+        Format::ProblemJson,
+        Format::Markdown,
+        Format::Text,
+    ];
+
     fn content_type(self) -> &'static str {
         match self {
             Format::Html => "text/html",
-            Format::Json => "application/problem+json",
+            Format::Json => "application/json",
+            Format::ProblemJson => "application/problem+json",
+            Format::Markdown => "text/markdown",
             Format::Text => "text/plain",
         }
+    }
+
+    fn is_json(self) -> bool {
+        matches!(self, Format::Json | Format::ProblemJson)
     }
 }
 
@@ -107,6 +125,7 @@ struct Vector {
     headers: Vec<(String, Option<String>)>,
     absent: Vec<String>,
     body: Option<Vec<u8>>,
+    body_contains: Vec<Vec<u8>>,
     interim: Vec<u16>,
     conn: Conn,
     origin: Option<OriginSees>,
@@ -216,6 +235,7 @@ fn parse_vector(name: &str, text: &str) -> Result<Vector, String> {
         headers: Vec::new(),
         absent: Vec::new(),
         body: None,
+        body_contains: Vec::new(),
         interim: Vec::new(),
         conn: Conn::Close,
         origin: None,
@@ -271,8 +291,14 @@ fn parse_vector(name: &str, text: &str) -> Result<Vector, String> {
                 format = Some(match value {
                     "html" => Format::Html,
                     "json" => Format::Json,
+                    "problem+json" => Format::ProblemJson,
+                    "markdown" => Format::Markdown,
                     "text" => Format::Text,
-                    _ => return Err(at(format!("format is html, json or text, not `{value}`"))),
+                    _ => {
+                        return Err(at(format!(
+                            "format is html, json, problem+json, markdown or text, not `{value}`"
+                        )))
+                    }
                 })
             }
             "header" => v.headers.push(match value.split_once('=') {
@@ -281,6 +307,7 @@ fn parse_vector(name: &str, text: &str) -> Result<Vector, String> {
             }),
             "no-header" => v.absent.push(value.to_owned()),
             "body" => v.body = Some(quoted(value).map_err(at)?),
+            "body-contains" => v.body_contains.push(quoted(value).map_err(at)?),
             "interim" => v
                 .interim
                 .push(value.parse().map_err(|_| at(format!("bad status `{value}`")))?),
@@ -514,14 +541,16 @@ fn body_code(format: Format, body: &[u8]) -> Result<u16, String> {
         digits.parse().ok()
     };
     match format {
-        Format::Json => {
+        Format::Json | Format::ProblemJson => {
             let doc: serde_json::Value =
                 serde_json::from_slice(body).map_err(|e| format!("body is not JSON ({e}): {text:?}"))?;
-            doc.get("code")
+            doc.get("error_code")
                 .and_then(serde_json::Value::as_u64)
                 .and_then(|c| u16::try_from(c).ok())
-                .ok_or_else(|| format!("problem+json without a numeric `code`: {text}"))
+                .ok_or_else(|| format!("problem+json without a numeric `error_code`: {text}"))
         }
+        Format::Markdown => digits_after("\nerror_code: ")
+            .ok_or_else(|| format!("markdown without `error_code: NNNN`: {:?}", truncate(&text))),
         Format::Html => digits_after("<p class=\"code\">Error ")
             .ok_or_else(|| format!("HTML body without `Error NNNN`: {:?}", truncate(&text))),
         Format::Text => digits_after("\nerror ")
@@ -538,7 +567,7 @@ fn check_response(v: &Vector, interim: &[u16], resp: &Wire, problems: &mut Vec<S
     if resp.status != v.status {
         let mut msg = format!("status {} {:?}, expected {}", resp.status, resp.reason, v.status);
         // Name the fault edgeward reported, when it generated an error.
-        if let Some(format) = [Format::Html, Format::Json, Format::Text].into_iter().find(|f| {
+        if let Some(format) = Format::ALL.into_iter().find(|f| {
             resp.header("content-type")
                 .is_some_and(|ct| ct.starts_with(f.content_type()))
         }) {
@@ -592,6 +621,15 @@ fn check_response(v: &Vector, interim: &[u16], resp: &Wire, problems: &mut Vec<S
             ));
         }
     }
+    for needle in &v.body_contains {
+        if !resp.body.windows(needle.len()).any(|w| w == &needle[..]) {
+            problems.push(format!(
+                "the body does not contain {:?}: {:?}",
+                String::from_utf8_lossy(needle),
+                truncate(&String::from_utf8_lossy(&resp.body))
+            ));
+        }
+    }
     if let Some(code) = v.code {
         check_edge_error(v, code, resp, problems);
     }
@@ -619,6 +657,15 @@ fn check_edge_error(v: &Vector, code: u16, resp: &Wire, problems: &mut Vec<Strin
     if resp.header("date").is_none() {
         problems.push("missing header Date".into());
     }
+    if resp.header("edgeward-error-code") != Some(code.to_string().as_str()) {
+        problems.push(format!(
+            "header Edgeward-Error-Code: {:?}, expected \"{code}\"",
+            resp.header("edgeward-error-code")
+        ));
+    }
+    if resp.header("edgeward-error-type").is_none_or(str::is_empty) {
+        problems.push("missing header Edgeward-Error-Type".into());
+    }
     let request_id = resp.header("x-request-id").unwrap_or("");
     if request_id.is_empty() {
         problems.push("missing header X-Request-Id".into());
@@ -627,12 +674,8 @@ fn check_edge_error(v: &Vector, code: u16, resp: &Wire, problems: &mut Vec<Strin
         .header("content-length")
         .and_then(|l| l.parse::<usize>().ok());
     if v.is_head() {
-        // HEAD: the length a GET would get, and no body (the follow-up or EOF check proves it).
-        if length.unwrap_or(0) == 0 {
-            problems.push(format!(
-                "HEAD: Content-Length {length:?}, expected the GET body's length"
-            ));
-        }
+        // HEAD: no body (the follow-up or EOF check proves it); the length a GET
+        // would get is compared by `check_head_length`.
         return;
     }
     if length != Some(resp.body.len()) {
@@ -646,14 +689,18 @@ fn check_edge_error(v: &Vector, code: u16, resp: &Wire, problems: &mut Vec<Strin
         Ok(got) => problems.push(format!("error code {got}, expected {code}")),
         Err(e) => problems.push(e),
     }
-    if v.format == Format::Json {
+    if v.format.is_json() {
         if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&resp.body) {
-            if doc.get("status").and_then(serde_json::Value::as_u64) != Some(u64::from(v.status)) {
-                problems.push(format!(
-                    "problem+json status {:?}, expected {}",
-                    doc.get("status"),
-                    v.status
-                ));
+            let want_type = format!("/.edgeward/error/{code}");
+            let expected = [
+                ("status", serde_json::Value::from(v.status)),
+                ("type", want_type.into()),
+                ("ray_id", request_id.into()),
+            ];
+            for (member, want) in expected {
+                if doc.get(member) != Some(&want) {
+                    problems.push(format!("problem+json {member} {:?}, expected {want}", doc.get(member)));
+                }
             }
         }
     }
@@ -710,6 +757,9 @@ fn run_vector(v: &Vector, edge: SocketAddr, origin: &TestOrigin) -> Vec<String> 
         }
     };
     check_response(v, &interim, &resp, &mut problems);
+    if v.code.is_some() && v.is_head() && resp.status == v.status {
+        check_head_length(v, edge, &resp, &mut problems);
+    }
 
     let seen = origin.requests();
     let new = &seen[seen_before.min(seen.len())..];
@@ -772,6 +822,54 @@ fn run_vector(v: &Vector, edge: SocketAddr, origin: &TestOrigin) -> Vec<String> 
         }
     }
     problems
+}
+
+/// RFC 9110 §9.3.2 / §8.6: a HEAD response's Content-Length is the length of the
+/// body the same request as a GET gets. Sends that GET on a fresh connection and
+/// compares. (Request ids are fixed-width, so the two bodies have one length.)
+fn check_head_length(v: &Vector, edge: SocketAddr, head: &Wire, problems: &mut Vec<String>) {
+    let mut bytes: Vec<u8> = v
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Send(b) => Some(b.as_slice()),
+            _ => None,
+        })
+        .flatten()
+        .copied()
+        .collect();
+    let Some(at) = bytes.windows(5).position(|w| w == b"HEAD ") else {
+        return problems.push("HEAD vector without `HEAD `".into());
+    };
+    drop(bytes.splice(at..at + 5, b"GET ".iter().copied()));
+    let stream = connect(edge);
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let get = writer
+        .write_all(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|()| read_final(&mut reader, false));
+    let get = match get {
+        Ok((_, get)) => get,
+        Err(e) => return problems.push(format!("HEAD: the GET twin failed: {e}")),
+    };
+    let head_length = head.header("content-length").and_then(|l| l.parse::<usize>().ok());
+    if get.status != head.status || head_length != Some(get.body.len()) || get.body.is_empty() {
+        problems.push(format!(
+            "HEAD: status {} Content-Length {head_length:?}, but the same GET got status {} with a \
+             {}-byte body",
+            head.status,
+            get.status,
+            get.body.len()
+        ));
+    }
+    if get.header("content-type") != head.header("content-type") {
+        problems.push(format!(
+            "HEAD: Content-Type {:?}, the GET got {:?}",
+            head.header("content-type"),
+            get.header("content-type")
+        ));
+    }
 }
 
 /// Every value of field `name` in the head the origin received, joined by `, ` (one field line each).
@@ -1126,6 +1224,8 @@ fn vector_files_are_documented() {
         "conn:",
         "pause:",
         "await-interim:",
+        "body-contains:",
+        "markdown",
         "{repeat:",
     ] {
         assert!(readme.contains(key), "README.md does not document `{key}`");
