@@ -88,7 +88,10 @@ pub async fn post(
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         tokio::spawn(conn);
-        let mut req = http::Request::post(target.as_str()).header(http::header::HOST, authority);
+        // Explicit: hyper leaves it out for an empty body, and ClickHouse then answers 411.
+        let mut req = http::Request::post(target.as_str())
+            .header(http::header::HOST, authority)
+            .header(http::header::CONTENT_LENGTH, body.len());
         if let Some((user, password)) = &settings.user {
             req = req
                 .header("X-ClickHouse-User", user.as_str())
