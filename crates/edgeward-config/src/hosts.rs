@@ -142,10 +142,8 @@ mod tests {
         Zone {
             name: name.to_string(),
             hosts: hosts.iter().map(|h| HostPattern::parse(h).unwrap()).collect(),
-            origins: vec![Origin {
-                host: "127.0.0.1".into(),
-                port: 9000,
-            }],
+            origins: vec![Origin::from(std::net::SocketAddr::from(([127, 0, 0, 1], 9000)))],
+            upstream: Default::default(),
             limits: Default::default(),
             intercept_origin_404: false,
             error_pages: ErrorPages::default(),

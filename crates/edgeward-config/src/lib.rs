@@ -28,6 +28,7 @@ mod policy_tests;
 mod schema;
 mod services;
 mod tls;
+mod upstream;
 mod validate;
 
 use std::net::SocketAddr;
@@ -38,7 +39,7 @@ pub use duration::parse_duration;
 pub use edgeward_http::Limits;
 pub use error::ConfigError;
 pub use hosts::{HostPattern, ZoneIndex};
-pub use origin::Origin;
+pub use origin::{parse_origin, Origin, OriginAddress};
 pub use pages::ErrorPages;
 pub use policy::{
     AuthRealm, Characteristic, IpAction, IpRuleSetting, IpTarget, RateLimitAction, RateLimitRule,
@@ -46,6 +47,9 @@ pub use policy::{
 };
 pub use services::{AdminSettings, AnalyticsSettings, ChallengeSettings, RateLimitStoreSettings, Services};
 pub use tls::{CertNames, TlsCertificate, TlsListener};
+pub use upstream::{
+    ActiveCheck, Balance, HashKey, HealthCheck, OriginTls, StatusMatch, UpstreamSettings, ZoneUpstream,
+};
 
 /// Default bound on a graceful shutdown.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,30 +77,6 @@ pub struct Config {
     pub services: Services,
 }
 
-/// `[upstream]`: timeouts and pooling towards origins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamSettings {
-    /// Time allowed to establish a TCP connection to an origin.
-    pub connect_timeout: Duration,
-    /// Time allowed from sending a request until the origin's response head arrives.
-    pub response_timeout: Duration,
-    /// How long a pooled idle origin connection is kept.
-    pub idle_timeout: Duration,
-    /// Most idle pooled connections kept per origin.
-    pub max_idle_per_origin: usize,
-}
-
-impl Default for UpstreamSettings {
-    fn default() -> Self {
-        UpstreamSettings {
-            connect_timeout: Duration::from_secs(5),
-            response_timeout: Duration::from_secs(60),
-            idle_timeout: Duration::from_secs(60),
-            max_idle_per_origin: 32,
-        }
-    }
-}
-
 /// One site: the hosts it answers for, where it proxies to, and its own limits and pages.
 #[derive(Debug, Clone)]
 pub struct Zone {
@@ -106,6 +86,8 @@ pub struct Zone {
     pub hosts: Vec<HostPattern>,
     /// Origin servers (at least one).
     pub origins: Vec<Origin>,
+    /// `[zones.upstream]`: load balancing, health checks, TLS towards the origins.
+    pub upstream: ZoneUpstream,
     /// `[limits]` with this zone's overrides applied.
     pub limits: Limits,
     /// Serve the zone's 404 page instead of passing the origin's 404 through.
@@ -153,6 +135,7 @@ pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
                 .map(|h| HostPattern::parse(h).expect("built-in host pattern is valid"))
                 .collect(),
             origins: vec![Origin::from(origin)],
+            upstream: ZoneUpstream::default(),
             limits: Limits::default(),
             intercept_origin_404: false,
             error_pages: ErrorPages::default(),

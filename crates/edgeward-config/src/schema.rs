@@ -13,6 +13,7 @@ use toml::Spanned;
 use crate::policy::{RawAuth, RawIpRule, RawRateLimit, RawRule, RawWaf};
 use crate::services::{RawAdmin, RawAnalytics, RawChallenge, RawGeoIp, RawRateLimitStore};
 use crate::tls::RawTls;
+use crate::upstream::{RawOrigin, RawUpstream, RawZoneUpstream};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -67,16 +68,6 @@ pub(crate) struct RawLimits {
     pub keepalive_timeout: Option<Spanned<DurationText>>,
 }
 
-/// `[upstream]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawUpstream {
-    pub connect_timeout: Option<Spanned<DurationText>>,
-    pub response_timeout: Option<Spanned<DurationText>>,
-    pub idle_timeout: Option<Spanned<DurationText>>,
-    pub max_idle_per_origin: Option<Spanned<u64>>,
-}
-
 /// One `[[zones]]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,7 +75,8 @@ pub(crate) struct RawZone {
     pub name: Spanned<String>,
     /// Optional here so that a missing list gets the same message as an empty one.
     pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
-    pub origins: Option<Spanned<Vec<Spanned<String>>>>,
+    pub origins: Option<Spanned<Vec<Spanned<RawOrigin>>>>,
+    pub upstream: Option<RawZoneUpstream>,
     #[serde(default)]
     pub intercept_origin_404: bool,
     #[serde(default)]

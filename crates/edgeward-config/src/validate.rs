@@ -17,11 +17,9 @@ use crate::duration::parse_duration;
 use crate::error::line_column;
 use crate::pages::{load_page, PageKey};
 use crate::policy::RawPolicy;
-use crate::schema::{DurationText, Listen, RawConfig, RawLimits, RawUpstream, RawZone};
+use crate::schema::{DurationText, Listen, RawConfig, RawLimits, RawZone};
 use crate::services::RawServices;
-use crate::{
-    Config, ConfigError, ErrorPages, HostPattern, Origin, UpstreamSettings, Zone, DEFAULT_SHUTDOWN_TIMEOUT,
-};
+use crate::{Config, ConfigError, ErrorPages, HostPattern, Zone, DEFAULT_SHUTDOWN_TIMEOUT};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -122,23 +120,6 @@ impl Source<'_> {
             return Err(self.fault(listen.span(), msg));
         }
         Ok(addrs)
-    }
-
-    fn upstream(&self, raw: &RawUpstream) -> Result<UpstreamSettings, ConfigError> {
-        let mut up = UpstreamSettings::default();
-        if let Some(d) = &raw.connect_timeout {
-            up.connect_timeout = self.duration(d, "connect_timeout")?;
-        }
-        if let Some(d) = &raw.response_timeout {
-            up.response_timeout = self.duration(d, "response_timeout")?;
-        }
-        if let Some(d) = &raw.idle_timeout {
-            up.idle_timeout = self.duration(d, "idle_timeout")?;
-        }
-        if let Some(n) = &raw.max_idle_per_origin {
-            up.max_idle_per_origin = self.bounded(n, "max_idle_per_origin", 0, 65_536)? as usize;
-        }
-        Ok(up)
     }
 
     /// `base` with the keys present in `raw` replaced, each checked against its sane range.
@@ -242,6 +223,7 @@ impl Source<'_> {
             names.insert(name.clone(), raw_zone.name.span());
             let hosts = self.zone_hosts(&raw_zone, &name, &zones, &mut claimed)?;
             let origins = self.zone_origins(&raw_zone, &name)?;
+            let upstream = self.zone_upstream(raw_zone.upstream.as_ref())?;
             // Heads are read before the zone is known: their timers can only be the listener's.
             for (key, value) in [
                 ("header_timeout", &raw_zone.limits.header_timeout),
@@ -268,6 +250,7 @@ impl Source<'_> {
                 name,
                 hosts,
                 origins,
+                upstream,
                 limits,
                 intercept_origin_404: raw_zone.intercept_origin_404,
                 error_pages,
@@ -321,20 +304,6 @@ impl Source<'_> {
             hosts.push(pattern);
         }
         Ok(hosts)
-    }
-
-    fn zone_origins(&self, raw: &RawZone, name: &str) -> Result<Vec<Origin>, ConfigError> {
-        let list = self.non_empty_list(raw, raw.origins.as_ref(), name, "origins", "\"127.0.0.1:9000\"")?;
-        let mut origins: Vec<Origin> = Vec::with_capacity(list.len());
-        for text in list {
-            let origin = Origin::parse(text.get_ref()).map_err(|e| self.fault(text.span(), e))?;
-            if origins.contains(&origin) {
-                let msg = format!("origin `{origin}` is listed twice in zone `{name}`");
-                return Err(self.fault(text.span(), msg));
-            }
-            origins.push(origin);
-        }
-        Ok(origins)
     }
 
     /// The entries of a zone's `hosts` / `origins`, or a fault if it is missing or empty.
