@@ -150,7 +150,17 @@ pub fn check_head(head: &RequestHead, limits: &Limits) {
         "underscore flag"
     );
     match head.framing {
-        BodyFraming::Length(n) => assert!(n > 0 && n <= limits.max_body_bytes, "Content-Length {n}"),
+        // The body limit is the zone's, judged after routing by `check_body_policy`.
+        BodyFraming::Length(n) => {
+            assert!(n > 0, "Content-Length 0 framed as a body");
+            let policy = check_body_policy(head, limits);
+            assert_eq!(
+                n > limits.max_body_bytes,
+                matches!(&policy, Err(e) if e.status() == 413),
+                "Content-Length {n} against a limit of {}: {policy:?}",
+                limits.max_body_bytes
+            );
+        }
         BodyFraming::Chunked => {
             assert!(head.header("transfer-encoding").is_some());
             // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is refused.

@@ -48,12 +48,15 @@ pub(crate) fn scan_head(buf: &[u8], limits: &Limits) -> Result<Option<HeadExtent
         check_partial_no_cr(head)?;
         return Ok(None);
     };
-    let request_line = line_end(head, lf)?;
+    // Limits are judged before the line ending, as on a partial line: a head gets
+    // the same verdict however it is split into reads.
+    let request_line = content_len(head, lf);
     if request_line > line_limit {
         return Err(EdgeError::UriTooLong {
             limit: limits.max_target_bytes,
         });
     }
+    line_end(head, lf)?;
     if memchr(b'\r', &head[..request_line]).is_some() {
         return Err(EdgeError::BadRequest(BadRequest::BareCr));
     }
@@ -66,8 +69,9 @@ pub(crate) fn scan_head(buf: &[u8], limits: &Limits) -> Result<Option<HeadExtent
             check_partial_field(rest, fields, pos - request_line, limits)?;
             return Ok(None);
         };
-        let end = line_end(rest, lf)?;
+        let end = content_len(rest, lf);
         if end == 0 {
+            line_end(rest, lf)?;
             return Ok(Some(HeadExtent {
                 skip,
                 len: pos + lf + 1,
@@ -75,6 +79,7 @@ pub(crate) fn scan_head(buf: &[u8], limits: &Limits) -> Result<Option<HeadExtent
             }));
         }
         let line = &rest[..end];
+        // The checks of `check_partial_field`, in its order, then the line's syntax.
         fields += 1;
         if fields > limits.max_headers {
             return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::TooManyFields(
@@ -84,13 +89,28 @@ pub(crate) fn scan_head(buf: &[u8], limits: &Limits) -> Result<Option<HeadExtent
         if end > limits.max_field_bytes {
             return Err(field_too_large(line, limits));
         }
+        if pos - request_line + end > limits.max_header_bytes {
+            return Err(section_too_large(limits));
+        }
+        line_end(rest, lf)?;
+        check_field_line(line)?;
         pos += lf + 1;
         if pos - request_line > limits.max_header_bytes {
-            return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::SectionTooLarge(
-                limits.max_header_bytes,
-            )));
+            return Err(section_too_large(limits));
         }
-        check_field_line(line)?;
+    }
+}
+
+fn section_too_large(limits: &Limits) -> EdgeError {
+    EdgeError::HeaderFieldsTooLarge(HeaderLimit::SectionTooLarge(limits.max_header_bytes))
+}
+
+/// The length of the line ending at the LF at `lf`, without its CR if it has one.
+fn content_len(buf: &[u8], lf: usize) -> usize {
+    if lf > 0 && buf[lf - 1] == b'\r' {
+        lf - 1
+    } else {
+        lf
     }
 }
 
@@ -147,9 +167,7 @@ fn check_partial_field(
         return Err(field_too_large(rest, limits));
     }
     if section_so_far + len > limits.max_header_bytes {
-        return Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::SectionTooLarge(
-            limits.max_header_bytes,
-        )));
+        return Err(section_too_large(limits));
     }
     check_partial_no_cr(rest)
 }
@@ -281,6 +299,37 @@ mod tests {
         assert_eq!(
             scan(b"GET / HTTP/1.1\r\nA: \x01\r\n\r\n"),
             bad(BadRequest::HeaderValue)
+        );
+    }
+
+    #[test]
+    fn regression_limits_are_judged_before_a_bare_lf_ending() {
+        // Fuzz finding (2026-11-30): a complete line ending in a bare LF past the
+        // field count got 400 (bare LF) whole and 431 (count) when a read ended
+        // before its LF. Both paths now judge limits first.
+        let limits = Limits {
+            max_headers: 2,
+            max_target_bytes: 10,
+            ..Limits::default()
+        };
+        let head = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\n\r\n";
+        let whole = scan_head(head, &limits);
+        assert_eq!(
+            whole,
+            Err(EdgeError::HeaderFieldsTooLarge(HeaderLimit::TooManyFields(2)))
+        );
+        for cut in 1..head.len() {
+            let partial = scan_head(&head[..cut], &limits);
+            assert!(partial == Ok(None) || partial == whole, "cut {cut}: {partial:?}");
+        }
+        let long_line = b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\n";
+        assert_eq!(
+            scan_head(long_line, &limits),
+            Err(EdgeError::UriTooLong { limit: 10 })
+        );
+        assert_eq!(
+            scan_head(&long_line[..80], &limits),
+            Err(EdgeError::UriTooLong { limit: 10 })
         );
     }
 
