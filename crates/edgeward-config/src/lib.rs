@@ -17,6 +17,7 @@
 //!
 //! A fully commented example is `examples/edgeward.toml` in this crate.
 
+mod cache;
 mod duration;
 mod error;
 mod hosts;
@@ -35,6 +36,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+pub use cache::CacheConfig;
 pub use duration::parse_duration;
 pub use edgeward_http::Limits;
 pub use error::ConfigError;
@@ -75,6 +77,8 @@ pub struct Config {
     pub zones: Vec<Zone>,
     /// Process-wide services: challenge key, rate-limit store, admin, analytics, GeoIP.
     pub services: Services,
+    /// `[cache]` and every zone's `[[zones.cache_rules]]` (`settings` is `None` without `[cache]`).
+    pub cache: CacheConfig,
 }
 
 /// One site: the hosts it answers for, where it proxies to, and its own limits and pages.
@@ -148,6 +152,7 @@ pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
             }),
             ..Services::default()
         },
+        cache: CacheConfig::default(),
     }
 }
 

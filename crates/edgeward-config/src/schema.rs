@@ -33,6 +33,7 @@ pub(crate) struct RawConfig {
     pub admin: Option<RawAdmin>,
     pub analytics: Option<RawAnalytics>,
     pub geoip: Option<RawGeoIp>,
+    pub cache: Option<crate::cache::RawCache>,
 }
 
 /// `[server]`.
@@ -94,6 +95,8 @@ pub(crate) struct RawZone {
     pub browser_check: bool,
     #[serde(default)]
     pub auth: Vec<RawAuth>,
+    #[serde(default)]
+    pub cache_rules: Vec<crate::cache::RawCacheRule>,
 }
 
 /// A duration string, not yet parsed; exists so a wrong type names the accepted forms.

@@ -39,7 +39,7 @@ impl Source<'_> {
     }
 
     /// Builds the typed configuration from the raw one.
-    pub(crate) fn build(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+    pub(crate) fn build(&self, mut raw: RawConfig) -> Result<Config, ConfigError> {
         let server = raw.server.ok_or_else(|| {
             ConfigError::whole_file(self.file, "missing [server] section (it must set `listen`)")
         })?;
@@ -55,7 +55,10 @@ impl Source<'_> {
         };
         let upstream = self.upstream(&raw.upstream)?;
         let global_limits = self.limits(&Limits::default(), &raw.limits)?;
+        let cache_rules = raw.zones.iter_mut().map(|z| std::mem::take(&mut z.cache_rules));
+        let cache_rules = cache_rules.collect();
         let zones = self.zones(raw.zones, &global_limits)?;
+        let cache = self.cache(raw.cache, cache_rules)?;
         let default_zone =
             match &server.default_zone {
                 None => None,
@@ -85,6 +88,7 @@ impl Source<'_> {
             upstream,
             limits: global_limits,
             zones,
+            cache,
         })
     }
 
