@@ -180,6 +180,7 @@ pub(crate) fn detect_in(s: &str, set: ByteSet) -> Option<(&'static str, Strength
             note("waf-cmdi-404", Strength::Medium);
         }
     }
+    let multiline = b.len() > 64 && b.iter().filter(|&&c| c == b'\n').count() >= 2;
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -209,15 +210,19 @@ pub(crate) fn detect_in(s: &str, set: ByteSet) -> Option<(&'static str, Strength
         // glues the backtick to the argument it rides on (`x`id``, `=`id``).
         let code_span = c == b'`' && i > 0 && b[i - 1] == b' ';
         i = at;
-        if let Some(st) = command_at(b, at, c, strong_sep) {
-            note(id, if code_span { Strength::Weak } else { st });
+        // `;dir`, `x;id`: a separator glued to its neighbours, unlike prose (`salt & more`).
+        let glued = (i - sep_len == 0 || b[i - sep_len - 1] != b' ') && b.get(at) != Some(&b' ');
+        if let Some(st) = command_at(b, at, c, strong_sep, glued) {
+            // A command on its own line of a multi-line text is a snippet someone pasted.
+            let pasted = c == b'\n' && multiline;
+            note(id, if code_span || pasted { Strength::Weak } else { st });
         }
     }
     best
 }
 
 /// Strength of a command word starting at `at` (after optional spaces and `/bin/`-style paths).
-fn command_at(b: &[u8], mut at: usize, sep: u8, strong_sep: bool) -> Option<Strength> {
+fn command_at(b: &[u8], mut at: usize, sep: u8, strong_sep: bool, glued: bool) -> Option<Strength> {
     if sep == b'{' && b.get(at) == Some(&b',') {
         // `{,echo,x}`: brace expansion with an empty first word.
         at += 1;
@@ -296,7 +301,10 @@ fn command_at(b: &[u8], mut at: usize, sep: u8, strong_sep: bool) -> Option<Stre
         return Some(Strength::Medium);
     }
     if WORDY.contains(&word) {
-        if alone && sep != b';' || alone && rest.is_empty() && word.len() > 2 {
+        // `|more;`, `&dir&`: a word between separators; at the end only after `|` or a
+        // backtick (`salt & more` is prose).
+        let terminated = matches!(arg.first(), Some(b';' | b'|' | b'&' | b'`' | b')'));
+        if terminated || arg.is_empty() && (matches!(sep, b'|' | b'`') || glued) {
             return Some(Strength::Medium);
         }
         if argy {
@@ -360,7 +368,7 @@ fn glob_path(b: &[u8]) -> bool {
             .iter()
             .filter(|&&c| c == b'?' || c == b'*' || c == b'[')
             .count();
-        let ok = !seg.is_empty()
+        let ok = seg.iter().any(u8::is_ascii_alphabetic)
             && seg.len() <= 10
             && wild > 0
             && seg
@@ -428,6 +436,14 @@ fn fold<'a>(s: &'a str, ifs: bool, set: &ByteSet) -> Cow<'a, str> {
             }
             // `wh$@oami`, `c$*at`: empty positional parameters.
             (b'$', Some(b'@' | b'*')) if out.last().is_some_and(u8::is_ascii_alphanumeric) => i += 2,
+            // `cat$u /etc$u/passwd`: an unset one-letter variable expands to nothing.
+            (b'$', Some(v))
+                if v.is_ascii_lowercase()
+                    && out.last().is_some_and(u8::is_ascii_alphanumeric)
+                    && !b.get(i + 2).is_some_and(u8::is_ascii_alphanumeric) =>
+            {
+                i += 2
+            }
             (c, _) => {
                 out.push(c);
                 i += 1;

@@ -111,7 +111,9 @@ pub(crate) fn detect_in(s: &str, set: ByteSet) -> Option<(&'static str, Strength
         if rest.starts_with(b"http/1.") {
             note("waf-crlf-1401", Strength::Strong);
         }
-        if breaks >= 2 && (rest.starts_with(b"<") || h.contains(b"content-length:")) {
+        // A blank line then markup, right at the start (`%0d%0a%0d%0a<script>`); further in,
+        // it is a paragraph break in a text.
+        if breaks >= 2 && (rest.starts_with(b"<") && i <= 16 || h.contains(b"content-length:")) {
             note("waf-crlf-1401", Strength::Strong);
         }
         if METHODS.iter().any(|m| rest.starts_with(m)) && request_line(rest) {

@@ -57,11 +57,11 @@ pub(crate) fn detect_in(s: &str, set: ByteSet) -> Option<(&'static str, Strength
         }
     }
     for open in [&b"(|("[..], b"(&(", b"(!("] {
-        if h.contains(open) && set.has(b'=') {
+        if h.contains(open) && b.contains(&b'=') {
             note("waf-ldap-1300", Strength::Medium);
         }
     }
-    if h.contains(b"*))") && (set.has(0) || b.ends_with(b"*))") || h.contains(b"*))(")) {
+    if h.contains(b"*))") && (b.contains(&0) || b.ends_with(b"*))") || h.contains(b"*))(")) {
         note("waf-ldap-1300", Strength::Medium);
     }
     for at in h.find_iter(b"(") {

@@ -204,7 +204,8 @@ fn scan(t: &[Tok<'_>], broke_out: bool, commented: bool) -> Option<(&'static str
             k += 1;
         }
         match t.get(k).map(|x| x.kind) {
-            Some(Kind::Comment) => note(("waf-sqli-103", Strength::Medium)),
+            // `admin'--`, `x'#`; not `'#menu'` (a CSS selector or a URL fragment).
+            Some(Kind::Comment) if !hash_word(t[k].text) => note(("waf-sqli-103", Strength::Medium)),
             Some(Kind::Semi) if t.len() > k + 1 => note(("waf-sqli-102", Strength::Medium)),
             Some(Kind::Logic) => {
                 if let Some(hit) = tautology(&t[k + 1..], true) {
@@ -530,6 +531,13 @@ fn stacked_statement(stmt: &str, rest: &[Tok<'_>]) -> bool {
         "set" => is(next, Kind::Var),
         _ => false,
     }
+}
+
+/// A `#` comment glued to a word: `#menu`, `#section-2`.
+fn hash_word(comment: &str) -> bool {
+    comment
+        .strip_prefix('#')
+        .is_some_and(|r| r.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric))
 }
 
 fn hexish_args(t: &[Tok<'_>]) -> bool {

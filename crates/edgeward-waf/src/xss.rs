@@ -66,6 +66,24 @@ pub(crate) fn detect_in(raw: &str, lower: &str, set: ByteSet) -> Option<(&'stati
     if !set.has_any(b"<&\\:=(`") {
         return None;
     }
+    let folded = detect_folded(raw, lower, set);
+    // The fold drops TAB/CR/LF (browsers ignore them inside a scheme name), but between a
+    // tag name and an attribute they separate: look again with them as spaces.
+    if folded.is_some_and(|h| h.1 == Strength::Strong) || !set.has_any(b"\t\n\r") {
+        return folded;
+    }
+    let spaced = raw.replace(['\t', '\n', '\r'], " ");
+    let spaced_lower = spaced.to_ascii_lowercase();
+    let mut sset = set;
+    sset.insert(b' ');
+    let again = detect_folded(&spaced, &spaced_lower, sset);
+    match (folded, again) {
+        (Some(a), Some(b)) => Some(if b.1 < a.1 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn detect_folded(raw: &str, lower: &str, set: ByteSet) -> Option<(&'static str, Strength)> {
     // Without references, escapes or ignored controls the browser's view is just `lower`
     // (`html_fold` would only lowercase it), so skip the fold and its allocation.
     let (f, fset) = if set.has_any(b"&\\\0\t\n\r") {
@@ -129,7 +147,48 @@ pub(crate) fn detect_in(raw: &str, lower: &str, set: ByteSet) -> Option<(&'stati
     if let Some(s) = js_sink(&h) {
         note("waf-xss-206", s);
     }
+    if fset.has(b'=') && bare_handler(b) {
+        note("waf-xss-201", Strength::Medium);
+    }
     best
+}
+
+/// An event handler injected into an unquoted attribute: ` onfocus=alert(1)`,
+/// `autofocus/onfocus=prompt``, whose value calls something.
+fn bare_handler(b: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(off) = memmem::find(&b[i..], b"on") {
+        let at = i + off;
+        i = at + 2;
+        let prev = at.checked_sub(1).map(|p| b[p]);
+        if !matches!(prev, None | Some(b' ' | b'/' | b'"' | b'\'' | b'\x0c' | b';')) {
+            continue;
+        }
+        let mut j = at + 2;
+        while j < b.len() && b[j].is_ascii_alphabetic() {
+            j += 1;
+        }
+        if j - at < 6 || b.get(j) != Some(&b'=') {
+            continue;
+        }
+        let value = &b[j + 1..b.len().min(j + 120)];
+        let call = [
+            &b"alert"[..],
+            b"prompt",
+            b"confirm",
+            b"eval",
+            b"window[",
+            b"top[",
+            b"location",
+            b"document.",
+            b"(",
+            b"`",
+        ];
+        if call.iter().any(|c| memmem::contains(value, c)) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Classifies markup starting right after a `<`.
@@ -265,6 +324,14 @@ fn js_sink(h: &Hay<'_>) -> Option<Strength> {
         b"window.location=",
         b"document.location=",
         b"location.href=",
+        b"(confirm)",
+        b"(prompt)",
+        b"(alert)",
+        b".find(confirm",
+        b".find(alert",
+        b"=prompt,",
+        b"=alert,",
+        b"=confirm,",
     ];
     const CALLS: &[&[u8]] = &[
         b"alert(",
