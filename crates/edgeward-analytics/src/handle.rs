@@ -23,7 +23,7 @@ use crate::spool::Spool;
 use crate::stats::{Counters, DeliveryStats, DropReason};
 
 /// How recording and delivery behave; every bound has a default.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// This edge's name, stored with every event (the fleet's dashboards filter on it).
     pub instance: String,

@@ -149,6 +149,7 @@ pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
             admin: Some(AdminSettings {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 token: None,
+                allowed_hosts: Vec::new(),
             }),
             ..Services::default()
         },

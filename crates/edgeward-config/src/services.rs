@@ -1,12 +1,14 @@
 //! Process-wide services as configured: the challenge key, the rate-limit
 //! counter store, the admin listener, analytics, and the GeoIP table.
 //!
-//! Owns their TOML shape, defaults and validation. It starts nothing.
+//! Owns their TOML shape, defaults and validation; analytics is handed over as the
+//! analytics crate's own types (`StoreSettings`, `Options`). It starts nothing.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use edgeward_analytics::{ClickHouseSettings, Options, PostgresSettings, SqliteCap, StoreSettings};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -39,6 +41,8 @@ pub(crate) struct RawRateLimitStore {
 pub(crate) struct RawAdmin {
     pub listen: Spanned<String>,
     pub token: Option<String>,
+    #[serde(default)]
+    pub allowed_hosts: Vec<Spanned<String>>,
 }
 
 /// `[analytics]`.
@@ -46,9 +50,22 @@ pub(crate) struct RawAdmin {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAnalytics {
     pub enabled: Option<bool>,
+    pub instance: Option<Spanned<String>>,
+    pub store: Option<Spanned<String>>,
     pub path: Option<String>,
+    pub url: Option<Spanned<String>>,
+    pub database: Option<Spanned<String>>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub timeout: Option<Spanned<DurationText>>,
+    pub max_rows: Option<Spanned<u64>>,
+    pub max_bytes: Option<Spanned<u64>>,
+    pub max_field_bytes: Option<Spanned<u64>>,
     pub retention: Option<Spanned<String>>,
     pub queue_capacity: Option<Spanned<u64>>,
+    pub queue_max_bytes: Option<Spanned<u64>>,
+    pub spool_dir: Option<String>,
+    pub spool_max_bytes: Option<Spanned<u64>>,
 }
 
 /// `[geoip]`.
@@ -103,6 +120,9 @@ pub struct AdminSettings {
     pub listen: SocketAddr,
     /// Bearer token; required when `listen` is not loopback.
     pub token: Option<String>,
+    /// Host names answered besides loopback ones (e.g. the name a reverse proxy in front
+    /// uses); other `Host` values get 421 unless the token is presented.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Analytics of every request.
@@ -110,21 +130,21 @@ pub struct AdminSettings {
 pub struct AnalyticsSettings {
     /// Whether events are recorded.
     pub enabled: bool,
-    /// SQLite file (relative paths are relative to the config file); `None`: in memory.
-    pub path: Option<PathBuf>,
-    /// How long events are kept.
-    pub retention: Duration,
-    /// Events buffered between requests and the writer; beyond it events are dropped and counted.
-    pub queue_capacity: usize,
+    /// Where events are stored (`store = "sqlite" | "postgres" | "clickhouse"`).
+    pub store: StoreSettings,
+    /// Delivery: instance name, queue, field and spool bounds, retention.
+    pub options: Options,
 }
 
 impl Default for AnalyticsSettings {
     fn default() -> Self {
         AnalyticsSettings {
             enabled: true,
-            path: None,
-            retention: Duration::from_secs(7 * 24 * 3600),
-            queue_capacity: 65_536,
+            store: StoreSettings::Sqlite {
+                path: None,
+                cap: SqliteCap::default(),
+            },
+            options: Options::default(),
         }
     }
 }
@@ -247,14 +267,23 @@ impl Source<'_> {
             let msg = "an admin listener off loopback needs a `token` of at least 16 characters";
             return Err(self.fault(a.listen.span(), msg));
         }
+        let mut allowed_hosts = Vec::with_capacity(a.allowed_hosts.len());
+        for h in a.allowed_hosts {
+            let name = h.get_ref();
+            if name.is_empty() || name.contains([':', '/', ' ']) {
+                return Err(self.fault(h.span(), "`allowed_hosts` holds host names without ports"));
+            }
+            allowed_hosts.push(h.into_inner());
+        }
         Ok(AdminSettings {
             listen,
             token: a.token,
+            allowed_hosts,
         })
     }
 
     fn analytics(&self, a: RawAnalytics) -> Result<AnalyticsSettings, ConfigError> {
-        let defaults = AnalyticsSettings::default();
+        let defaults = Options::default();
         let retention = match &a.retention {
             None => defaults.retention,
             Some(r) => parse_days(r.get_ref()).ok_or_else(|| {
@@ -264,15 +293,127 @@ impl Source<'_> {
                 )
             })?,
         };
+        let bounded = |n: &Option<Spanned<u64>>, key: &str, min: u64, max: u64, default: u64| match n {
+            Some(n) => self.bounded(n, key, min, max),
+            None => Ok(default),
+        };
+        const GIB: u64 = 1024 * 1024 * 1024;
+        let options = Options {
+            instance: match &a.instance {
+                Some(i) => self.instance_name(i)?,
+                None => defaults.instance,
+            },
+            retention,
+            queue_capacity: bounded(
+                &a.queue_capacity,
+                "queue_capacity",
+                16,
+                16 * 1024 * 1024,
+                defaults.queue_capacity as u64,
+            )? as usize,
+            queue_max_bytes: bounded(
+                &a.queue_max_bytes,
+                "queue_max_bytes",
+                1 << 20,
+                16 * GIB,
+                defaults.queue_max_bytes,
+            )?,
+            max_field_bytes: bounded(
+                &a.max_field_bytes,
+                "max_field_bytes",
+                64,
+                64 * 1024,
+                defaults.max_field_bytes as u64,
+            )? as usize,
+            spool_dir: a.spool_dir.map(|d| self.base_dir.join(d)),
+            spool_max_bytes: bounded(
+                &a.spool_max_bytes,
+                "spool_max_bytes",
+                1 << 20,
+                1024 * GIB,
+                defaults.spool_max_bytes,
+            )?,
+            ..defaults
+        };
+        let timeout = match &a.timeout {
+            Some(d) => self.duration(d, "timeout")?,
+            None => Duration::from_secs(5),
+        };
+        let kind = a.store.as_ref().map_or("sqlite", |s| s.get_ref().as_str());
+        let kind_span = a.store.as_ref().map_or(0..0, Spanned::span);
+        let url = |example: &str| -> Result<String, ConfigError> {
+            a.url.as_ref().map(|u| u.get_ref().clone()).ok_or_else(|| {
+                self.fault(
+                    kind_span.clone(),
+                    format!("store = \"{kind}\" needs `url`, e.g. {example}"),
+                )
+            })
+        };
+        let store = match kind {
+            "sqlite" => {
+                let defaults = SqliteCap::default();
+                StoreSettings::Sqlite {
+                    path: a.path.map(|p| self.base_dir.join(p)),
+                    cap: SqliteCap {
+                        max_rows: bounded(&a.max_rows, "max_rows", 1_000, 1 << 40, defaults.max_rows)?,
+                        max_bytes: bounded(
+                            &a.max_bytes,
+                            "max_bytes",
+                            1 << 20,
+                            1024 * GIB,
+                            defaults.max_bytes,
+                        )?,
+                    },
+                }
+            }
+            "postgres" => StoreSettings::Postgres(PostgresSettings {
+                url: url("\"postgres://edgeward@127.0.0.1:5432/edgeward\"")?,
+                timeout,
+            }),
+            "clickhouse" => {
+                let url = url("\"http://127.0.0.1:8123\"")?;
+                if !url.starts_with("http://") {
+                    let span = a.url.as_ref().map_or(0..0, Spanned::span);
+                    return Err(self.fault(span, "ClickHouse `url` must look like http://127.0.0.1:8123"));
+                }
+                StoreSettings::ClickHouse(ClickHouseSettings {
+                    url,
+                    database: a
+                        .database
+                        .map_or_else(|| "edgeward".to_owned(), Spanned::into_inner),
+                    user: a.user.map(|u| (u, a.password.unwrap_or_default())),
+                    timeout,
+                })
+            }
+            other => {
+                return Err(self.fault(
+                    kind_span,
+                    format!("unknown analytics store `{other}`: expected sqlite, postgres or clickhouse"),
+                ))
+            }
+        };
         Ok(AnalyticsSettings {
             enabled: a.enabled.unwrap_or(true),
-            path: a.path.map(|p| self.base_dir.join(p)),
-            retention,
-            queue_capacity: match &a.queue_capacity {
-                Some(q) => self.bounded(q, "queue_capacity", 16, 16 * 1024 * 1024)? as usize,
-                None => defaults.queue_capacity,
-            },
+            store,
+            options,
         })
+    }
+
+    /// An instance name: what the fleet's dashboards list, so short and printable.
+    fn instance_name(&self, name: &Spanned<String>) -> Result<String, ConfigError> {
+        let n = name.get_ref();
+        let ok = !n.is_empty()
+            && n.len() <= 64
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if ok {
+            Ok(n.clone())
+        } else {
+            Err(self.fault(
+                name.span(),
+                "`instance` must be 1–64 letters, digits, '-', '_' or '.'",
+            ))
+        }
     }
 
     fn geoip(&self, g: RawGeoIp) -> Result<(PathBuf, String), ConfigError> {
@@ -297,4 +438,80 @@ fn parse_days(text: &str) -> Option<Duration> {
         _ => return None,
     };
     (secs > 0 && secs <= 365 * 86_400).then(|| Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const BASE: &str = "[server]\nlisten = \"127.0.0.1:8080\"\n[[zones]]\nname = \"www\"\nhosts = [\"example.com\"]\norigins = [\"127.0.0.1:9000\"]\n";
+
+    fn services(extra: &str) -> Result<Services, ConfigError> {
+        crate::parse(
+            &format!("{BASE}{extra}"),
+            Path::new("t.toml"),
+            Path::new("/etc/edgeward"),
+        )
+        .map(|c| c.services)
+    }
+
+    #[test]
+    fn analytics_defaults_to_sqlite_in_memory_with_bounds() {
+        let s = services("").unwrap().analytics;
+        assert!(matches!(s.store, StoreSettings::Sqlite { path: None, .. }));
+        assert_eq!(s.options.max_field_bytes, 1_024);
+        assert!(s.options.spool_dir.is_none());
+    }
+
+    #[test]
+    fn a_fleet_store_with_instance_and_spool() {
+        let pg = services(
+            "[analytics]\nstore = \"postgres\"\nurl = \"postgres://e@127.0.0.1/e\"\ninstance = \"edge-1\"\nspool_dir = \"spool\"\n",
+        )
+        .unwrap()
+        .analytics;
+        assert!(matches!(pg.store, StoreSettings::Postgres(ref p) if p.url == "postgres://e@127.0.0.1/e"));
+        assert_eq!(pg.options.instance, "edge-1");
+        assert_eq!(
+            pg.options.spool_dir.as_deref(),
+            Some(Path::new("/etc/edgeward/spool"))
+        );
+        let ch =
+            services("[analytics]\nstore = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\nuser = \"u\"\n")
+                .unwrap()
+                .analytics;
+        let StoreSettings::ClickHouse(ch) = ch.store else {
+            panic!()
+        };
+        assert_eq!(
+            (ch.database.as_str(), ch.user),
+            ("edgeward", Some(("u".to_owned(), String::new())))
+        );
+    }
+
+    #[test]
+    fn analytics_faults_name_the_line() {
+        let line = |extra: &str| services(extra).unwrap_err().line;
+        assert_eq!(line("[analytics]\nstore = \"postgres\"\n"), Some(8));
+        assert_eq!(line("[analytics]\nstore = \"mysql\"\n"), Some(8));
+        assert_eq!(
+            line("[analytics]\nstore = \"clickhouse\"\nurl = \"tcp://x\"\n"),
+            Some(9)
+        );
+        assert_eq!(line("[analytics]\ninstance = \"two words\"\n"), Some(8));
+        assert_eq!(line("[analytics]\nmax_field_bytes = 1\n"), Some(8));
+    }
+
+    #[test]
+    fn admin_allowed_hosts_are_names_without_ports() {
+        let a = services("[admin]\nlisten = \"127.0.0.1:9090\"\nallowed_hosts = [\"admin.internal\"]\n")
+            .unwrap()
+            .admin
+            .unwrap();
+        assert_eq!(a.allowed_hosts, ["admin.internal"]);
+        let err = services("[admin]\nlisten = \"127.0.0.1:9090\"\nallowed_hosts = [\"a:80\"]\n").unwrap_err();
+        assert_eq!(err.line, Some(9));
+    }
 }
