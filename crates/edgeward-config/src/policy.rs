@@ -64,6 +64,11 @@ pub(crate) struct RawWaf {
     pub enabled: Option<bool>,
     pub sensitivity: Option<Spanned<String>>,
     pub body_limit: Option<Spanned<u64>>,
+    pub decoded_limit: Option<Spanned<u64>>,
+    pub mode: Option<Spanned<String>>,
+    pub oversize: Option<Spanned<String>>,
+    pub disabled_rules: Option<Vec<Spanned<String>>>,
+    pub allowed_methods: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[[zones.ip_rules]]`.
@@ -120,16 +125,42 @@ pub struct WafSettings {
     pub enabled: bool,
     /// How eagerly they match.
     pub sensitivity: Sensitivity,
-    /// Most body bytes inspected (urlencoded and JSON bodies).
+    /// Most body bytes inspected, after Content-Encoding decoding (`body_limit`).
     pub body_limit: usize,
+    /// Most bytes a content-encoded body may decode to; more is a bomb (413)
+    /// (`decoded_limit`).
+    pub decoded_limit: usize,
+    /// `mode = "log"`: matches are logged and never block (detection only).
+    pub detection_only: bool,
+    /// `oversize = "block"`: a body longer than `body_limit` is refused with 413;
+    /// the default `"log"` forwards it and logs that its tail went uninspected.
+    pub block_oversize: bool,
+    /// Managed rule ids (`waf-sqli-105`) or families (`waf-proto`) turned off.
+    pub disabled_rules: Vec<String>,
+    /// Methods the zone accepts; others match `waf-proto-900`.
+    pub allowed_methods: Vec<String>,
 }
+
+/// Methods a zone accepts unless `allowed_methods` says otherwise.
+pub const DEFAULT_WAF_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// Managed rule families, the prefix of every rule id (`waf-<family>-<number>`).
+const WAF_FAMILIES: &[&str] = &[
+    "sqli", "xss", "trav", "cmdi", "scan", "enc", "java", "php", "proto", "ssti", "ssi", "nosql", "ldap",
+    "crlf", "xxe",
+];
 
 impl Default for WafSettings {
     fn default() -> Self {
         WafSettings {
             enabled: true,
             sensitivity: Sensitivity::Medium,
-            body_limit: 64 * 1024,
+            body_limit: 1024 * 1024,
+            decoded_limit: 16 * 1024 * 1024,
+            detection_only: false,
+            block_oversize: false,
+            disabled_rules: Vec::new(),
+            allowed_methods: DEFAULT_WAF_METHODS.iter().map(|m| (*m).to_owned()).collect(),
         }
     }
 }
@@ -486,14 +517,94 @@ impl Source<'_> {
             }
         };
         let body_limit = match &w.body_limit {
-            Some(n) => self.bounded(n, "body_limit", 0, 16 * 1024 * 1024)? as usize,
+            Some(n) => self.bounded(n, "body_limit", 0, 64 * 1024 * 1024)? as usize,
             None => defaults.body_limit,
+        };
+        let decoded_limit = match &w.decoded_limit {
+            Some(n) => self.bounded(n, "decoded_limit", 1024, 1024 * 1024 * 1024)? as usize,
+            None => defaults.decoded_limit.max(body_limit),
+        };
+        if decoded_limit < body_limit {
+            let span = w.decoded_limit.as_ref().map(Spanned::span).unwrap_or(0..0);
+            return Err(self.fault(span, "`decoded_limit` must be at least `body_limit`".to_owned()));
+        }
+        let detection_only = self.choice(w.mode.as_ref(), "mode", &["block", "log"])? == Some("log");
+        let block_oversize =
+            self.choice(w.oversize.as_ref(), "oversize", &["log", "block"])? == Some("block");
+        let mut disabled_rules = Vec::new();
+        for id in w.disabled_rules.unwrap_or_default() {
+            let text = id.get_ref();
+            let mut parts = text.splitn(3, '-');
+            let ok = parts.next() == Some("waf")
+                && parts.next().is_some_and(|f| WAF_FAMILIES.contains(&f))
+                && parts.next().map_or(true, |n| {
+                    !n.is_empty() && n.len() <= 5 && n.bytes().all(|b| b.is_ascii_digit())
+                });
+            if !ok {
+                let msg = format!(
+                    "invalid managed rule `{text}`: expected an id such as `waf-sqli-105` or a family such as `waf-proto`"
+                );
+                return Err(self.fault(id.span(), msg));
+            }
+            disabled_rules.push(text.clone());
+        }
+        let allowed_methods = match w.allowed_methods {
+            None => defaults.allowed_methods,
+            Some(methods) => {
+                let span = methods.span();
+                let mut out = Vec::new();
+                for m in methods.into_inner() {
+                    let text = m.get_ref();
+                    // RFC 9110 §9.1: a method is a token; names are case-sensitive.
+                    let token = !text.is_empty()
+                        && text
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                    if !token {
+                        return Err(self.fault(
+                            m.span(),
+                            format!("invalid method `{text}`: expected a token such as `GET`"),
+                        ));
+                    }
+                    out.push(text.clone());
+                }
+                if out.is_empty() {
+                    return Err(self.fault(
+                        span,
+                        "`allowed_methods` is empty: no request could pass".to_owned(),
+                    ));
+                }
+                out
+            }
         };
         Ok(WafSettings {
             enabled: w.enabled.unwrap_or(true),
             sensitivity,
             body_limit,
+            decoded_limit,
+            detection_only,
+            block_oversize,
+            disabled_rules,
+            allowed_methods,
         })
+    }
+
+    /// One of `allowed`, or `None` when the key is absent.
+    fn choice<'v>(
+        &self,
+        v: Option<&'v Spanned<String>>,
+        key: &str,
+        allowed: &[&str],
+    ) -> Result<Option<&'v str>, ConfigError> {
+        let Some(v) = v else {
+            return Ok(None);
+        };
+        let text = v.get_ref().as_str();
+        if allowed.contains(&text) {
+            return Ok(Some(text));
+        }
+        let msg = format!("unknown {key} `{text}`: expected {}", allowed.join(" or "));
+        Err(self.fault(v.span(), msg))
     }
 
     fn ip_rule(&self, index: usize, r: RawIpRule) -> Result<IpRuleSetting, ConfigError> {

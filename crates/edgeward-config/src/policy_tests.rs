@@ -170,3 +170,63 @@ fn head_timers_are_listener_wide() {
     assert_eq!(e.line, Some(8), "{e}");
     assert!(e.message.contains("set it in [limits]"), "{e}");
 }
+
+#[test]
+fn waf_settings_default_and_parse() {
+    let p = load("").unwrap().zones[0].policy.clone();
+    assert_eq!(p.waf.body_limit, 1024 * 1024);
+    assert!(!p.waf.detection_only && !p.waf.block_oversize);
+    assert_eq!(p.waf.allowed_methods.len(), 7);
+    let config = load(
+        "[zones.waf]\nmode = \"log\"\noversize = \"block\"\nbody_limit = 2097152\n\
+         disabled_rules = [\"waf-sqli-105\", \"waf-proto\"]\nallowed_methods = [\"GET\", \"POST\", \"PROPFIND\"]\n",
+    )
+    .unwrap();
+    let w = &config.zones[0].policy.waf;
+    assert!(w.detection_only && w.block_oversize);
+    assert_eq!(w.body_limit, 2 * 1024 * 1024);
+    assert_eq!(w.decoded_limit, 16 * 1024 * 1024);
+    assert_eq!(w.disabled_rules, ["waf-sqli-105", "waf-proto"]);
+    assert_eq!(w.allowed_methods, ["GET", "POST", "PROPFIND"]);
+}
+
+#[test]
+fn waf_settings_faults_name_the_line() {
+    for (extra, line, words) in [
+        ("[zones.waf]\nmode = \"loud\"\n", 9, "unknown mode `loud`"),
+        (
+            "[zones.waf]\noversize = \"drop\"\n",
+            9,
+            "unknown oversize `drop`",
+        ),
+        (
+            "[zones.waf]\ndisabled_rules = [\"sqli-100\"]\n",
+            9,
+            "invalid managed rule `sqli-100`",
+        ),
+        (
+            "[zones.waf]\ndisabled_rules = [\"waf-foo-1\"]\n",
+            9,
+            "invalid managed rule `waf-foo-1`",
+        ),
+        (
+            "[zones.waf]\nallowed_methods = [\"GE T\"]\n",
+            9,
+            "invalid method `GE T`",
+        ),
+        (
+            "[zones.waf]\nallowed_methods = []\n",
+            9,
+            "`allowed_methods` is empty",
+        ),
+        (
+            "[zones.waf]\nbody_limit = 4096\ndecoded_limit = 2048\n",
+            10,
+            "at least `body_limit`",
+        ),
+    ] {
+        let e = fault(extra).to_string();
+        assert!(e.contains(words), "{extra}: {e}");
+        assert!(e.contains(&format!(":{line}:")), "{extra}: {e}");
+    }
+}
