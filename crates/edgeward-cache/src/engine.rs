@@ -96,7 +96,7 @@ pub struct Hit {
     pub(crate) object: Arc<Object>,
     pub(crate) status: CacheStatus,
     pub(crate) age: u64,
-    pub(crate) policy: CachePolicy,
+    pub(crate) browser_ttl: Option<std::time::Duration>,
     /// Set for stale-while-revalidate: revalidate this in the background.
     pub refresh: Option<Fill>,
 }
@@ -368,7 +368,7 @@ impl Cache {
             stored: false,
             detail: None,
         };
-        serve_object(&hit.object, method, headers, shown, hit.policy.browser_ttl)
+        serve_object(&hit.object, method, headers, shown, hit.browser_ttl)
     }
 
     /// The origin could not be reached (connect error, timeout): serve the stale response if
