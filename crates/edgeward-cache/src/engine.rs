@@ -307,7 +307,7 @@ impl Cache {
             object,
             status,
             age,
-            policy: policy.clone(),
+            browser_ttl: policy.browser_ttl,
             refresh,
         })
     }
