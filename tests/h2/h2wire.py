@@ -179,7 +179,7 @@ class Closed(Exception):
 class Connection:
     """A client connection to the edge that records everything the server sends."""
 
-    def __init__(self, addr: tuple[str, int], tls: bool, timeout: float):
+    def __init__(self, addr: tuple[str, int], tls: bool, timeout: float, sni: str = "example.com"):
         sock = socket.create_connection(addr, timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls:
@@ -187,7 +187,7 @@ class Connection:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
             ctx.set_alpn_protocols(["h2"])
-            sock = ctx.wrap_socket(sock, server_hostname="example.com")
+            sock = ctx.wrap_socket(sock, server_hostname=sni)
             if sock.selected_alpn_protocol() != "h2":
                 raise RuntimeError(f"ALPN chose {sock.selected_alpn_protocol()!r}, not h2")
         self.sock = sock

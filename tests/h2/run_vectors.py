@@ -23,6 +23,7 @@ import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from expect import FAIL, PASS, WAIT, Judge  # noqa: E402
@@ -100,12 +101,22 @@ def no_error_tables(exp: dict):
         yield from no_error_tables(sub)
 
 
+def first_authority(steps: list[dict]) -> str:
+    """The authority a vector's first request names (the TLS server name to send)."""
+    for step in steps:
+        for frame in [step, *step.get("frames", [])]:
+            if "req" in frame:
+                host = frame.get("authority", "").rsplit("@", 1)[-1].split(":")[0]
+                return host or "example.com"
+    return "example.com"
+
+
 class Run:
     """One vector on one connection."""
 
     def __init__(self, vector: dict, addr: tuple[str, int], tls: bool):
         self.v = vector
-        self.conn = Connection(addr, tls, timeout=5.0)
+        self.conn = Connection(addr, tls, timeout=5.0, sni=first_authority(vector["steps"]))
         self.ctx = Context(self.conn, "https" if tls else "http")
         self.pings: dict[int, bytes] = {}
         self.judge = Judge(self.conn, self.ctx.env, self.pings)

@@ -4,7 +4,8 @@
 //! echo origin for `example.com` that reports what it received in `x-seen-*` fields, and
 //! a "hole" origin for `hole.test` that accepts connections and never reads or answers,
 //! so a stream sent there stays open), running the Python runner `tests/h2/run_vectors.py`
-//! against its h2c listener, and failing with every vector that missed its expectation.
+//! against its h2c listener and its TLS listener (ALPN `h2`), and failing with every
+//! vector that missed its expectation.
 //! Does not own: the vectors (`tests/vectors/h2/*.toml`, format in their README.md), the
 //! runner and its frame/HPACK code (`tests/h2/`), or the edge's HTTP/2 session.
 //!
@@ -97,25 +98,33 @@ fn failures(report: &str) -> (Vec<String>, Option<&str>) {
     (blocks, summary)
 }
 
-#[test]
-#[cfg_attr(
-    not(has_python_h2),
-    ignore = "needs python3 with the PyPI packages hyperframe and hpack (python3 -m pip install hyperframe hpack)"
-)]
-fn http2_frame_vectors_meet_rfc_9113() {
-    let origin = echo_origin();
-    let hole = hole_origin();
-    let edge = Edgeward::start(&config(
+/// The zones the vectors expect: `example.com` on the echo origin, `hole.test` on a hole.
+fn vector_config(origin: &TestOrigin, hole: SocketAddr) -> String {
+    config(
         origin.addr,
         &format!("\n[[zones]]\nname = \"hole\"\nhosts = [\"hole.test\"]\norigins = [\"{hole}\"]\n"),
-    ));
-    let report_path = edge.dir.path().join("h2-vectors.txt");
-    let mut child = Command::new("python3")
+    )
+}
+
+/// Runs every vector against `addr` (TLS with ALPN `h2` when `tls`); fails listing each
+/// vector that missed its expectation.
+fn run_vectors(edge: &Edgeward, addr: SocketAddr, tls: bool) {
+    let report_path = edge.dir.path().join(if tls {
+        "h2-vectors-tls.txt"
+    } else {
+        "h2-vectors.txt"
+    });
+    let mut command = Command::new("python3");
+    command
         .arg(RUNNER)
         .arg("--addr")
-        .arg(edge.addr.to_string())
+        .arg(addr.to_string())
         .arg("--min-count")
-        .arg(MIN_VECTORS.to_string())
+        .arg(MIN_VECTORS.to_string());
+    if tls {
+        command.arg("--tls");
+    }
+    let mut child = command
         .stdout(std::fs::File::create(&report_path).unwrap())
         .stderr(Stdio::piped())
         .spawn()
@@ -139,9 +148,11 @@ fn http2_frame_vectors_meet_rfc_9113() {
     let report = std::fs::read_to_string(&report_path).unwrap_or_default();
     let (failed, summary) = failures(&report);
     let summary = summary.unwrap_or("no summary line");
+    let over = if tls { "TLS (ALPN h2)" } else { "h2c" };
     assert!(
         status.success() && failed.is_empty(),
-        "{} HTTP/2 vector(s) did not meet RFC 9113 ({summary}):\n\n{}\n\nrunner stderr:\n{stderr}\nedge logs (tail):\n{}",
+        "{} HTTP/2 vector(s) over {over} did not meet their expectation ({summary}):\n\n{}\n\n\
+         runner stderr:\n{stderr}\nedge logs (tail):\n{}",
         failed.len(),
         failed.join("\n\n"),
         tail(&edge.logs(), 40),
@@ -153,6 +164,40 @@ fn http2_frame_vectors_meet_rfc_9113() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(passed >= MIN_VECTORS, "only {passed} vectors passed: {summary}");
+}
+
+#[test]
+#[cfg_attr(
+    not(has_python_h2),
+    ignore = "needs python3 with the PyPI packages hyperframe and hpack (python3 -m pip install hyperframe hpack)"
+)]
+fn http2_frame_vectors_over_h2c() {
+    let origin = echo_origin();
+    let edge = Edgeward::start(&vector_config(&origin, hole_origin()));
+    run_vectors(&edge, edge.addr, false);
+}
+
+#[test]
+#[cfg_attr(
+    not(has_python_h2),
+    ignore = "needs python3 with the PyPI packages hyperframe and hpack (python3 -m pip install hyperframe hpack)"
+)]
+fn http2_frame_vectors_over_tls_alpn_h2() {
+    let origin = echo_origin();
+    let names = ["example.com", "*.example.com", "hole.test", "unknown.test"].map(String::from);
+    let cert = rcgen::generate_simple_self_signed(names.to_vec()).expect("a certificate");
+    let text = format!(
+        "{}\n[[tls]]\nlisten = \"127.0.0.1:0\"\n[[tls.certificates]]\ncert = \"site.crt\"\nkey = \"site.key\"\n",
+        vector_config(&origin, hole_origin())
+    );
+    let edge = Edgeward::start_with_files(
+        &text,
+        &[
+            ("site.crt", &cert.cert.pem()),
+            ("site.key", &cert.key_pair.serialize_pem()),
+        ],
+    );
+    run_vectors(&edge, edge.tls_addr(), true);
 }
 
 /// The last `n` lines of `text`.
