@@ -210,7 +210,7 @@ def run_one(vector: dict, addr: tuple[str, int], tls: bool) -> tuple[bool, str]:
         return True, f"ok   {vector['name']} ({vector['rfc']}): {why} [{took:.2f}s]"
     got = run.judge.summary() if run else "nothing"
     return False, (
-        f"FAIL {vector['name']} ({vector['rfc']}, {vector['file']})\n"
+        f"FAIL {vector['name']} ({vector['rfc']}, {vector['file']}){' [edge]' if vector.get('kind') == 'edge' else ''}\n"
         f"     rule:     {vector['rule']}\n"
         f"     expected: {describe(vector['expect'])}\n"
         f"     got:      {why}\n"
