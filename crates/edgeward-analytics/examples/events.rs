@@ -7,7 +7,8 @@
 //!    the delivery thread hands them over (events/s).
 //! 2. The full path at a fixed request rate (routine mix, as a busy edge records it): the
 //!    process CPU time per recorded request, recording thread and delivery thread together,
-//!    from `/proc/self/stat`. Compare with `off` to see what a store costs per request.
+//!    from `/proc/self/stat`. Compare with `off` to see what a store costs per request;
+//!    `EDGEWARD_MIX=routine` records only routine requests (the bulk of real traffic).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -105,7 +106,12 @@ fn main() {
     // 2. CPU per request at a steady 20,000 requests/s for 5 s (the rate of the proxy bench).
     let rate = 20_000u64;
     let secs = 5u64;
-    let mix = events(10_000, false);
+    // EDGEWARD_MIX=routine: only routine requests (what most of a real edge's traffic is).
+    let routine_only = std::env::var("EDGEWARD_MIX").as_deref() == Ok("routine");
+    let mix: Vec<Event> = events(10_000, false)
+        .into_iter()
+        .filter(|e| !routine_only || e.is_routine())
+        .collect();
     let handle = if off {
         None
     } else {

@@ -16,6 +16,13 @@ use edgeward_analytics::{
     StoreSettings,
 };
 
+/// One database server at a time: on two cores, three servers starting at once (and a
+/// 30-second outage beside them) make start-up time, not the store, what is tested.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Whether a missing server must fail the test.
 pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
