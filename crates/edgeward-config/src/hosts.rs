@@ -146,6 +146,8 @@ mod tests {
             upstream: Default::default(),
             limits: Default::default(),
             intercept_origin_404: false,
+            upgrades: true,
+            upgrade_idle_timeout: crate::DEFAULT_UPGRADE_IDLE_TIMEOUT,
             error_pages: ErrorPages::default(),
             policy: Default::default(),
         }

@@ -53,6 +53,9 @@ pub use upstream::{
     ActiveCheck, Balance, HashKey, HealthCheck, OriginTls, StatusMatch, UpstreamSettings, ZoneUpstream,
 };
 
+/// Default idle timeout of a tunnel after a protocol switch.
+pub const DEFAULT_UPGRADE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Default bound on a graceful shutdown.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -67,6 +70,9 @@ pub struct Config {
     pub workers: usize,
     /// How long a graceful shutdown waits for in-flight requests (`[server] shutdown_timeout`).
     pub shutdown_timeout: Duration,
+    /// Whether plain listeners also accept HTTP/2 with prior knowledge (h2c, RFC 9113 §3.3;
+    /// `[server] h2c`, default true).
+    pub h2c: bool,
     /// The zone (index) serving requests that name no host (HTTP/1.0 without Host).
     pub default_zone: Option<usize>,
     /// `[limits]`: what applies before a request is routed to a zone (request heads).
@@ -96,6 +102,12 @@ pub struct Zone {
     pub limits: Limits,
     /// Serve the zone's 404 page instead of passing the origin's 404 through.
     pub intercept_origin_404: bool,
+    /// Whether protocol switches (WebSocket over `Upgrade`) are forwarded (default true);
+    /// when off, an upgrade request gets a catalog error.
+    pub upgrades: bool,
+    /// How long a tunnel after a protocol switch may carry no bytes in either direction
+    /// before it is closed (`upgrade_idle_timeout`, default 60 s, like nginx's read timeout).
+    pub upgrade_idle_timeout: Duration,
     /// Custom error pages by status and class.
     pub error_pages: ErrorPages,
     /// Protections: rules, rate limits, WAF, IP rules, browser check, auth.
@@ -129,6 +141,7 @@ pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
         tls: Vec::new(),
         workers: 0,
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        h2c: true,
         default_zone: Some(0),
         upstream: UpstreamSettings::default(),
         limits: Limits::default(),
@@ -142,6 +155,8 @@ pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
             upstream: ZoneUpstream::default(),
             limits: Limits::default(),
             intercept_origin_404: false,
+            upgrades: true,
+            upgrade_idle_timeout: DEFAULT_UPGRADE_IDLE_TIMEOUT,
             error_pages: ErrorPages::default(),
             policy: ZonePolicy::default(),
         }],

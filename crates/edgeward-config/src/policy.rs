@@ -537,7 +537,7 @@ impl Source<'_> {
             let mut parts = text.splitn(3, '-');
             let ok = parts.next() == Some("waf")
                 && parts.next().is_some_and(|f| WAF_FAMILIES.contains(&f))
-                && parts.next().map_or(true, |n| {
+                && parts.next().is_none_or(|n| {
                     !n.is_empty() && n.len() <= 5 && n.bytes().all(|b| b.is_ascii_digit())
                 });
             if !ok {

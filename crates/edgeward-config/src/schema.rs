@@ -44,6 +44,7 @@ pub(crate) struct RawServer {
     pub workers: Option<Spanned<u64>>,
     pub shutdown_timeout: Option<Spanned<DurationText>>,
     pub default_zone: Option<Spanned<String>>,
+    pub h2c: Option<bool>,
 }
 
 /// `listen`: one address or an array of them.
@@ -80,6 +81,8 @@ pub(crate) struct RawZone {
     pub upstream: Option<RawZoneUpstream>,
     #[serde(default)]
     pub intercept_origin_404: bool,
+    pub upgrades: Option<bool>,
+    pub upgrade_idle_timeout: Option<Spanned<DurationText>>,
     #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]

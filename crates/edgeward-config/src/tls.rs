@@ -25,6 +25,7 @@ pub(crate) struct RawTls {
     pub listen: Spanned<Listen>,
     #[serde(default)]
     pub certificates: Vec<RawCertificate>,
+    pub http2: Option<bool>,
 }
 
 /// One `[[tls.certificates]]` entry.
@@ -43,6 +44,8 @@ pub struct TlsListener {
     /// Certificates in file order (at least one); the first is served when none covers the
     /// client's SNI name.
     pub certificates: Vec<TlsCertificate>,
+    /// Whether ALPN offers `h2` (default true); `http/1.1` is always offered.
+    pub http2: bool,
 }
 
 /// A certificate chain with its private key, and the host names it covers.
@@ -135,7 +138,11 @@ impl Source<'_> {
                 .iter()
                 .map(|c| self.certificate(c))
                 .collect::<Result<_, _>>()?;
-            listeners.push(TlsListener { listen, certificates });
+            listeners.push(TlsListener {
+                listen,
+                certificates,
+                http2: entry.http2.unwrap_or(true),
+            });
         }
         Ok(listeners)
     }

@@ -84,6 +84,7 @@ impl Source<'_> {
             tls,
             workers,
             shutdown_timeout,
+            h2c: server.h2c.unwrap_or(true),
             default_zone,
             upstream,
             limits: global_limits,
@@ -242,6 +243,10 @@ impl Source<'_> {
             }
             let limits = self.limits(global, &raw_zone.limits)?;
             let error_pages = self.error_pages(&raw_zone)?;
+            let upgrade_idle_timeout = match &raw_zone.upgrade_idle_timeout {
+                Some(d) => self.duration(d, "upgrade_idle_timeout")?,
+                None => crate::DEFAULT_UPGRADE_IDLE_TIMEOUT,
+            };
             let policy = self.policy(RawPolicy {
                 rules: raw_zone.rules,
                 rate_limits: raw_zone.rate_limits,
@@ -257,6 +262,8 @@ impl Source<'_> {
                 upstream,
                 limits,
                 intercept_origin_404: raw_zone.intercept_origin_404,
+                upgrades: raw_zone.upgrades.unwrap_or(true),
+                upgrade_idle_timeout,
                 error_pages,
                 policy,
             });

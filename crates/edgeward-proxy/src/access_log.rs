@@ -7,18 +7,25 @@
 //! head instead of copying its strings: only a request whose event is kept in
 //! full (or that is logged) pays for text. A client that leaves before the
 //! response head is written is recorded with status 499 (nginx's "client closed
-//! request"), which no client ever receives.
+//! request"), which no client ever receives. Free-text fields (method, host, path, query,
+//! User-Agent, Referer) are written quoted and escaped, so a value cannot forge fields.
 
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use edgeward_analytics::{is_routine, AnalyticsHandle, Event, RoutineRequest, Source};
+use edgeward_analytics::{is_routine, Event, Protocol as AnalyticsProtocol, RoutineRequest, Source};
 
 use edgeward_errors::{EdgeError, ErrorSource};
 use edgeward_http::RequestHead;
 
+use crate::request::Protocol;
 use crate::request_id::RequestId;
-use crate::write::Written;
+use crate::session::{Tunnelled, Written};
+use crate::telemetry::Telemetry;
+
+/// The zone the log shows for requests no zone serves (analytics and metrics record an
+/// empty zone, which the metrics name `_unmatched`).
+pub const UNMATCHED_ZONE: &str = "-";
 
 /// Logged for a client that closed before the response head was written.
 pub const CLIENT_CLOSED: u16 = 499;
@@ -35,7 +42,11 @@ pub struct AccessRecord<'h> {
     /// The rule that decided or was logged.
     pub rule_id: Option<String>,
     /// The analytics source when not implied by the error (a challenge).
-    pub source: Option<&'static str>,
+    pub source: Option<ErrorSource>,
+    /// The protocol the request came over.
+    pub protocol: Protocol,
+    /// What went through the tunnel after a protocol switch.
+    pub tunnel: Option<Tunnelled>,
     /// Status sent to the client (or 499).
     pub status: u16,
     zone: Option<&'h str>,
@@ -49,13 +60,11 @@ pub struct AccessRecord<'h> {
     client_closed: bool,
     /// Whether the access log is on.
     log: bool,
-    /// Whether anything consumes the record (log or analytics).
-    enabled: bool,
 }
 
 impl<'h> AccessRecord<'h> {
     /// A record for a request whose head started arriving at `started`.
-    pub fn new(peer: SocketAddr, request_id: RequestId, started: Instant, analytics: bool) -> Self {
+    pub fn new(peer: SocketAddr, request_id: RequestId, started: Instant) -> Self {
         let log = tracing::enabled!(target: "edgeward::access", tracing::Level::INFO);
         AccessRecord {
             peer,
@@ -65,6 +74,8 @@ impl<'h> AccessRecord<'h> {
             bytes_in: 0,
             rule_id: None,
             source: None,
+            protocol: Protocol::Http11,
+            tunnel: None,
             status: 0,
             zone: None,
             origin_status: None,
@@ -73,28 +84,30 @@ impl<'h> AccessRecord<'h> {
             body_bytes: 0,
             client_closed: false,
             log,
-            enabled: log || analytics,
         }
     }
 
     /// Records the request line and header facts (by reference: nothing is copied here).
     pub fn request(&mut self, head: &'h RequestHead) {
-        if self.enabled {
-            self.head = Some(head);
-        }
+        self.head = Some(head);
     }
 
     /// Records the zone the request was routed to.
     pub fn zone(&mut self, name: &'h str) {
-        if self.enabled {
-            self.zone = Some(name);
-        }
+        self.zone = Some(name);
     }
 
     /// Records what was written.
     pub fn written(&mut self, w: &Written) {
         self.status = w.status;
         self.body_bytes = w.body_bytes;
+    }
+
+    /// Records a tunnel's bytes and duration (after a 101).
+    pub fn tunnelled(&mut self, tunnelled: Tunnelled) {
+        self.bytes_in += tunnelled.bytes_in;
+        self.body_bytes += tunnelled.bytes_out;
+        self.tunnel = Some(tunnelled);
     }
 
     /// Marks the client as gone; `status_sent` is the status if the head had been written.
@@ -110,7 +123,8 @@ impl<'h> AccessRecord<'h> {
     fn source(&self) -> Source {
         match (&self.error, self.client_closed, self.status) {
             (_, true, CLIENT_CLOSED) => Source::ClientClosed,
-            _ if self.source.is_some() => self.source.and_then(Source::from_name).unwrap_or(Source::Edge),
+            _ if self.source.is_some() => self.source.map_or(Source::Edge, source_of),
+            (Some(EdgeError::DnsResolution { .. }), _, _) => Source::Dns,
             (Some(e), _, _) => source_of(e.source()),
             (None, _, _) if self.origin_status.is_some() => Source::Origin,
             _ => Source::Edge,
@@ -150,17 +164,13 @@ impl<'h> AccessRecord<'h> {
         }
     }
 
-    /// Writes the log line and records the analytics event.
-    pub fn emit(self, analytics: Option<&AnalyticsHandle>) {
-        if !self.enabled {
-            return;
-        }
+    /// Writes the log line, counts the request in the metrics and records its analytics event.
+    pub fn emit(self, telemetry: &Telemetry) {
         let elapsed = self.started.elapsed();
         let source = self.source();
         if self.log {
             self.log(source, elapsed);
         }
-        let Some(analytics) = analytics else { return };
         // The event's time is when the request arrived, not when its response ended.
         let time_ms = SystemTime::now()
             .checked_sub(elapsed)
@@ -168,8 +178,9 @@ impl<'h> AccessRecord<'h> {
             .map_or(0, |d| d.as_millis() as i64);
         let origin_duration_us = self.origin_duration.map(|d| d.as_micros() as u64);
         let duration_us = elapsed.as_micros() as u64;
-        if is_routine(source, self.rule().is_some(), self.status) {
-            analytics.record_routine(&RoutineRequest {
+        let analytics = telemetry.analytics.as_ref();
+        if is_routine(source, self.rule().is_some(), self.status) && self.tunnel.is_none() {
+            let routine = RoutineRequest {
                 time_ms,
                 zone: self.zone.unwrap_or_default(),
                 status: self.status,
@@ -177,10 +188,14 @@ impl<'h> AccessRecord<'h> {
                 bytes_out: self.body_bytes,
                 duration_us,
                 origin_duration_us,
-            });
+            };
+            telemetry.metrics.observe_routine(&routine);
+            if let Some(analytics) = analytics {
+                analytics.record_routine(&routine);
+            }
             return;
         }
-        analytics.record(Event {
+        let event = Event {
             time_ms,
             zone: self.zone.unwrap_or_default().to_owned(),
             method: self.method().to_owned(),
@@ -199,19 +214,35 @@ impl<'h> AccessRecord<'h> {
             bytes_out: self.body_bytes,
             duration_us,
             origin_duration_us,
-        });
+            origin: None,
+            protocol: Some(match (self.tunnel, self.protocol) {
+                (Some(_), _) => AnalyticsProtocol::Ws,
+                (None, Protocol::Http2) => AnalyticsProtocol::H2,
+                (None, _) => AnalyticsProtocol::H1,
+            }),
+            cache_status: None,
+            ws_bytes_in: self.tunnel.map(|t| t.bytes_in),
+            ws_bytes_out: self.tunnel.map(|t| t.bytes_out),
+            ws_duration_us: self.tunnel.map(|t| t.duration.as_micros() as u64),
+            proxy_user: None,
+        };
+        telemetry.metrics.observe(&event);
+        if let Some(analytics) = analytics {
+            analytics.record(event);
+        }
     }
 
     fn log(&self, source: Source, elapsed: std::time::Duration) {
         tracing::info!(
             target: "edgeward::access",
             request_id = %self.request_id,
+            protocol = self.protocol.as_str(),
             client = %self.peer.ip(),
-            method = %self.method(),
-            host = %self.host(),
-            path = %self.path(),
-            query = %self.query(),
-            zone = self.zone.unwrap_or("-"),
+            method = self.method(),
+            host = self.host(),
+            path = self.path(),
+            query = self.query(),
+            zone = self.zone.unwrap_or(UNMATCHED_ZONE),
             status = self.status,
             origin_status = self.origin_status,
             source = source.as_str(),
@@ -219,9 +250,10 @@ impl<'h> AccessRecord<'h> {
             error_code = self.error.as_ref().map(EdgeError::code),
             bytes_in = self.bytes_in,
             bytes_out = self.body_bytes,
-            duration_ms = format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
-            user_agent = %self.header("user-agent"),
-            referer = %self.header("referer"),
+            duration_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0,
+            tunnel_ms = self.tunnel.map(|t| t.duration.as_millis() as u64),
+            user_agent = &*self.header("user-agent"),
+            referer = &*self.header("referer"),
         );
     }
 }

@@ -10,9 +10,10 @@ use edgeward_errors::{EdgeError, ForbiddenReason, MethodList};
 use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
 
-use crate::guard::{unix_now, Shields};
-use crate::pipeline::{LocalReply, Outcome, Reply, RequestCtx};
-use crate::upstream::UpstreamBody;
+use crate::protect::{unix_now, Shields};
+use crate::request::RequestCtx;
+use crate::request_body::UpstreamBody;
+use crate::response::{LocalReply, Outcome, Reply};
 
 /// Largest solution form accepted.
 const MAX_FORM: usize = 4096;
@@ -47,13 +48,10 @@ pub async fn solve(shields: &Shields, req: &RequestCtx<'_>, body: UpstreamBody) 
     };
     let refused = |why: &str| {
         tracing::info!(target: "edgeward::challenge", reason = why, "challenge solution refused");
-        Outcome {
-            rule_id: Some(CHALLENGE_RULE.to_owned()),
-            ..Outcome::edge(EdgeError::Forbidden {
-                reason: ForbiddenReason::ChallengeFailed,
-                rule_id: CHALLENGE_RULE.to_owned(),
-            })
-        }
+        Outcome::edge(EdgeError::Forbidden {
+            reason: ForbiddenReason::ChallengeFailed,
+            rule_id: CHALLENGE_RULE.to_owned(),
+        })
     };
     let Some(form) = form else {
         return refused("malformed form");
@@ -64,7 +62,7 @@ pub async fn solve(shields: &Shields, req: &RequestCtx<'_>, body: UpstreamBody) 
         .verify_solution(&form.nonce, form.counter, req.client_ip, ua, unix_now())
     {
         Ok(cookie) => Outcome {
-            source: Some("challenge"),
+            source: Some(edgeward_errors::ErrorSource::Challenge),
             rule_id: Some(CHALLENGE_RULE.to_owned()),
             ..Outcome::of(Reply::Local(LocalReply {
                 status: StatusCode::SEE_OTHER,

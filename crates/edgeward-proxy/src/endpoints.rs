@@ -11,7 +11,9 @@ use edgeward_config::Zone;
 use edgeward_errors::{EdgeError, MethodList};
 use http::StatusCode;
 
-use crate::pipeline::{Edge, LocalReply, Reply, RequestCtx};
+use crate::edge::Edge;
+use crate::request::RequestCtx;
+use crate::response::{LocalReply, Reply};
 
 /// The path prefix the edge keeps for itself.
 pub const PREFIX: &str = "/.edgeward/";
@@ -37,6 +39,7 @@ fn trace(zone: &Zone, req: &RequestCtx<'_>) -> LocalReply {
     let _ = writeln!(text, "zone={}", zone.name);
     let _ = writeln!(text, "host={}", req.head.host());
     let _ = writeln!(text, "method={}", req.head.method());
+    let _ = writeln!(text, "http={}", req.protocol.as_str());
     let _ = writeln!(text, "path={}", req.head.path());
     let _ = writeln!(text, "edge=edgeward/{}", env!("CARGO_PKG_VERSION"));
     LocalReply {

@@ -141,10 +141,12 @@ pub fn upstream_request<B>(
     if let Ok(id) = HeaderValue::from_str(fwd.request_id) {
         headers.insert(X_REQUEST_ID, id);
     }
-    if head.host().is_empty() {
-        // An HTTP/1.0 client without Host: the origin still needs one.
-        let host = fwd
-            .fallback_host
+    if !headers.contains_key(http::header::HOST) {
+        // An HTTP/2 request names its host in `:authority`; an HTTP/1.0 client may name
+        // none at all (then the zone's first exact host): the origin needs one either way.
+        let host = Some(head.host())
+            .filter(|h| !h.is_empty())
+            .or(fwd.fallback_host)
             .ok_or(EdgeError::BadRequest(BadRequest::MissingHost))?;
         let host = HeaderValue::from_str(host).map_err(|_| EdgeError::BadRequest(BadRequest::MissingHost))?;
         headers.insert(http::header::HOST, host);

@@ -1,287 +1,228 @@
-//! The request pipeline: every phase a request goes through, top to bottom.
+//! The request pipeline: every phase a request goes through, top to bottom, whatever
+//! HTTP version carried it. [`serve`] is a request's whole life; [`decide`] the phases
+//! that may wait on the body or the origin.
 //!
-//! 1. `check_transport`: on a TLS connection, a Host the served certificate does not cover
-//!    (or an SNI name no certificate covers) is refused (403) before anything else.
-//! 2. `route`: the Host picks a zone (unknown host: 421) and its limits.
-//! 3. `admit`: the zone's head limits (414, 431) and body policy (411, 413), before any
-//!    body byte is read.
-//! 4. `respond`:
-//!    a. the edge's own endpoints (`/.edgeward/…`, incl. challenge solutions) answer themselves;
-//!    b. protections (`guard::check`): IP rules, custom rules, rate limits, WAF,
-//!    browser check, Basic auth — any may end the request or ask for a challenge;
-//!    c. the origin: forward, pass its response through (or 409 / 502 / 504);
-//!    d. response stages: rate limits that count by status; a zone may intercept
-//!    an origin 404 with its own page.
+//! 1. transport (`route::check_transport`): on TLS, a Host the served certificate does not
+//!    cover is refused (403) before anything else;
+//! 2. route (`route::route`): the Host picks a zone (unknown host: 421) and its limits;
+//! 3. admit (`route::admit`): the zone's head limits (414, 431), body policy (411, 413),
+//!    CONNECT, ambiguous Content-Type — before any body byte is read;
+//! 4. edge endpoints (`challenge`, `endpoints`): `/.edgeward/…` answer themselves;
+//! 5. protections (`protect::run`): IP rules, custom rules, rate limits, WAF, browser
+//!    check, Basic auth — each may end the request or ask for a challenge;
+//! 6. upgrades (`upgrade_allowed`): a protocol switch the zone does not allow is refused;
+//! 7. upstream (`origin::forward`): the origin's response (or 409 / 502 / 504);
+//! 8. response stages: rate limits that count by status, a zone's own page for origin 404s;
+//! 9. render (`Response::from_*`, `response::stamp`) and write (the session);
+//! 10. tunnel (`Session::tunnel`) after a 101, then log (`AccessRecord::emit`).
 //!
-//! Each phase ends the request by returning an `EdgeError` (or a challenge).
-//! Reading the body, writing bytes and logging belong to `conn`; this module decides only.
+//! Each phase ends the request by returning an `EdgeError` (or a challenge). Reading and
+//! writing bytes belong to the sessions (`session::h1`, `session::h2`); this module decides.
 
-use std::net::IpAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytes::Bytes;
-use edgeward_config::{Config, UpstreamSettings, Zone, ZoneIndex};
-use edgeward_errors::{EdgeError, ForbiddenReason, MethodList};
-use edgeward_http::{check_body_policy, check_head_limits, Limits, RequestHead};
-use http::{HeaderMap, StatusCode};
-
-use edgeward_analytics::AnalyticsHandle;
+use edgeward_errors::{EdgeError, RenderContext};
+use edgeward_http::RequestHead;
 use edgeward_waf::CHALLENGE_PATH;
+use http::StatusCode;
 
-use crate::forward::{strip_response_hop_by_hop, upstream_request, Forwarding};
-use crate::guard::{self, Shields, Stop, ZoneGuard};
-use crate::tls::Transport;
-use crate::upstream::{OriginBody, OriginSet, UpstreamBody};
-use crate::{challenge, endpoints};
+use crate::access_log::AccessRecord;
+use crate::edge::Edge;
+use crate::protect::{self, Stop};
+use crate::request::RequestCtx;
+use crate::request_body::UpstreamBody;
+use crate::request_id::RequestId;
+use crate::response::{self, Outcome, Reply, Response};
+use crate::route::{self, Routed};
+use crate::session::{Driven, Session};
+use crate::{challenge, endpoints, origin};
 
-/// One loaded configuration, ready to serve: zones with their origin pools
-/// and detectors, and the process-wide state that outlives reloads.
-pub struct Edge {
-    /// The configuration it was built from.
-    pub config: Config,
-    /// Limits applied before a zone is known (request heads).
-    pub limits: Limits,
-    /// Process-wide protection state (clearance key, counters).
-    pub shields: Arc<Shields>,
-    /// Where request events go, when analytics is on.
-    pub analytics: Option<AnalyticsHandle>,
-    zones: Vec<ZoneRuntime>,
-    index: ZoneIndex,
-}
-
-struct ZoneRuntime {
-    origins: OriginSet,
-    guard: ZoneGuard,
-}
-
-impl Edge {
-    /// Builds the serving state for `config`.
-    pub fn new(config: Config, shields: Arc<Shields>, analytics: Option<AnalyticsHandle>) -> Self {
-        let zones = config
-            .zones
-            .iter()
-            .map(|z| ZoneRuntime {
-                origins: OriginSet::new(&z.origins, &config.upstream),
-                guard: ZoneGuard::new(&z.policy),
-            })
-            .collect();
-        let index = ZoneIndex::new(&config.zones);
-        Edge {
-            limits: config.limits.clone(),
-            config,
-            shields,
-            analytics,
-            zones,
-            index,
-        }
-    }
-
-    fn upstream(&self) -> &UpstreamSettings {
-        &self.config.upstream
-    }
-
-    /// The zone with index `i`.
-    pub fn zone(&self, i: usize) -> &Zone {
-        &self.config.zones[i]
-    }
-}
-
-/// The facts about a request that every phase may read.
-pub struct RequestCtx<'a> {
-    /// The parsed head.
-    pub head: &'a RequestHead,
-    /// The client's address.
-    pub client_ip: IpAddr,
-    /// This request's id.
-    pub request_id: &'a str,
-    /// The connection it came on (plain or TLS).
-    pub transport: &'a Transport,
-}
-
-/// A request that has been given a zone.
-pub struct Routed {
-    /// Index of the zone.
-    pub zone: usize,
-}
-
-/// What the pipeline decided to answer.
-pub enum Reply {
-    /// An edge-generated error, rendered by the catalog.
-    Error(EdgeError),
-    /// The origin's response, passed through.
-    Origin(OriginReply),
-    /// A response of the edge's own endpoints.
-    Local(LocalReply),
-}
-
-/// An origin response head and its streaming body.
-pub struct OriginReply {
-    /// Status code.
-    pub status: StatusCode,
-    /// The origin's reason phrase, when it differs from the canonical one.
-    pub reason: Option<Bytes>,
-    /// Headers with hop-by-hop fields removed.
-    pub headers: HeaderMap,
-    /// The body, streamed.
-    pub body: OriginBody,
-    /// Longest wait for the next piece of the body before the exchange is abandoned.
-    pub idle_timeout: Duration,
-}
-
-/// A small complete response generated by the edge (not an error).
-pub struct LocalReply {
-    /// Status code.
-    pub status: StatusCode,
-    /// `Content-Type`.
-    pub content_type: &'static str,
-    /// Extra headers (`Location`, `Set-Cookie`, …).
-    pub headers: Vec<(&'static str, String)>,
-    /// The body.
-    pub body: Bytes,
-}
-
-/// The pipeline's result: the reply and what the log needs to know.
-pub struct Outcome {
-    /// What to send.
-    pub reply: Reply,
-    /// The origin's status, when the origin answered (also when the edge replaced it).
-    pub origin_status: Option<u16>,
-    /// The rule that decided (or was logged), if any.
-    pub rule_id: Option<String>,
-    /// The analytics source when it is not implied by the reply (a challenge served).
-    pub source: Option<&'static str>,
-    /// How long the origin took to send its response head, when it was asked.
-    pub origin_duration: Option<Duration>,
-}
-
-impl Outcome {
-    /// An edge error, nothing else to report.
-    pub fn edge(error: EdgeError) -> Self {
-        Outcome::of(Reply::Error(error))
-    }
-
-    /// A reply with nothing else to report.
-    pub fn of(reply: Reply) -> Self {
-        Outcome {
-            reply,
-            origin_status: None,
-            rule_id: None,
-            source: None,
-            origin_duration: None,
-        }
-    }
-}
-
-/// The rule id a request for a host without a certificate is refused under.
-pub const TLS_HOST_RULE_ID: &str = "tls-host-not-covered";
-
-/// Phase 1: on TLS, the request's host must be covered by the certificate served.
-pub fn check_transport(transport: &Transport, head: &RequestHead) -> Result<(), EdgeError> {
-    if transport.covers(host_without_port(head.host())) {
-        return Ok(());
-    }
-    Err(EdgeError::Forbidden {
-        reason: ForbiddenReason::TlsHostNotCovered,
-        rule_id: TLS_HOST_RULE_ID.to_owned(),
-    })
-}
-
-/// Phase 2: the zone for the request's host.
-pub fn route(edge: &Edge, head: &RequestHead) -> Result<Routed, EdgeError> {
-    let host = bare_host(head.host());
-    let mut lower = [0u8; 256];
-    let zone = match host.len() {
-        // No Host at all (HTTP/1.0): the configured default zone, if any (RFC 9112 §3.3).
-        0 => edge.config.default_zone,
-        n if n <= lower.len() => {
-            lower[..n].copy_from_slice(host.as_bytes());
-            lower[..n].make_ascii_lowercase();
-            std::str::from_utf8(&lower[..n])
-                .ok()
-                .and_then(|h| edge.index.lookup(h))
-        }
-        // Longer than any DNS name: no zone serves it.
-        _ => None,
+/// One request's whole life on `session`, from its parsed head to its log line.
+pub async fn serve<S: Session>(edge: &Edge, session: &mut S, head: RequestHead, started: Instant) {
+    let request_id = RequestId::next();
+    let telemetry = &edge.telemetry;
+    let mut record = AccessRecord::new(session.peer(), request_id, started);
+    record.request(&head);
+    record.protocol = session.protocol();
+    // A clone (an Arc at most): the session is busy with the body while stages read it.
+    let transport = session.transport().clone();
+    let req = RequestCtx {
+        head: &head,
+        client_ip: session.peer().ip(),
+        request_id: request_id.as_str(),
+        transport: &transport,
+        protocol: session.protocol(),
     };
-    match zone {
-        Some(zone) => Ok(Routed { zone }),
-        None => Err(EdgeError::UnknownHost {
-            host: head.host().to_owned(),
-        }),
-    }
-}
 
-/// Phase 3: the zone's body policy, decided from the head alone.
-pub fn admit(edge: &Edge, routed: &Routed, head: &RequestHead) -> Result<(), EdgeError> {
-    // A reverse proxy does not tunnel: a CONNECT forwarded to an origin would leave the
-    // client and the edge disagreeing about what follows on the connection.
-    if head.method() == "CONNECT" {
-        return Err(match MethodList::new(PROXIED_METHODS) {
-            Some(allow) => EdgeError::MethodNotAllowed { allow },
-            None => EdgeError::Internal,
+    // 1–3: transport, route, admit — from the head alone.
+    let routed = route::route(edge, &head);
+    let admitted = route::check_transport(req.transport, &head)
+        .and(routed.clone())
+        .and_then(|r| route::admit(edge, r, &req).map(|()| r));
+    let routed = routed.ok();
+    let zone = routed.map(|r| edge.zone(r.zone));
+    if let Some(z) = zone {
+        record.zone(&z.name);
+    }
+    let body = session.start_body(&head, route::limits_for(edge, routed));
+
+    // 4–8: endpoints, protections, upstream, response stages — while the body flows.
+    let outcome = match admitted {
+        Err(error) => Outcome::edge(error),
+        Ok(routed) => match session.drive(decide(edge, routed, &req, body)).await {
+            Driven::Done(outcome) => outcome,
+            Driven::Fault(error) => Outcome::edge(error),
+            Driven::ClientGone => {
+                record.bytes_in = session.body_received();
+                record.client_closed(None).emit(telemetry);
+                return;
+            }
+        },
+    };
+    record.bytes_in = session.body_received();
+    record.origin_status = outcome.origin_status;
+    record.origin_duration = outcome.origin_duration;
+    record.rule_id = outcome.rule_id;
+    record.source = outcome.source;
+
+    // 9: render and write.
+    let ctx = RenderContext {
+        client_ip: Some(req.client_ip),
+        host: Some(head.host()),
+        accept: head.header("accept"),
+        template: None,
+        ..RenderContext::new(request_id.as_str())
+    };
+    let (mut response, from_origin) = match outcome.reply {
+        Reply::Error(error) => {
+            let template = zone.and_then(|z| z.error_pages.for_status(error.status()));
+            let response = Response::from_error(&error, &RenderContext { template, ..ctx });
+            record.error = Some(error);
+            (response, false)
+        }
+        Reply::Local(local) => (Response::from_local(local, request_id.as_str()), false),
+        Reply::Origin(origin) => (Response::from_origin(origin), true),
+    };
+    response::stamp(
+        &mut response.head,
+        request_id.as_str(),
+        session.date(),
+        from_origin,
+    );
+    let upgrade = response.upgrade.take();
+    let status = response.head.status.as_u16();
+    match session.respond(response, head.is_head()).await {
+        Ok(written) => record.written(&written),
+        Err(_) => {
+            record.client_closed(None).emit(telemetry);
+            return;
+        }
+    }
+
+    // 10: tunnel after a protocol switch, then log.
+    if let Some(upgrade) = upgrade.filter(|_| status == 101) {
+        let idle = zone.map_or(edgeward_config::DEFAULT_UPGRADE_IDLE_TIMEOUT, |z| {
+            z.upgrade_idle_timeout
         });
+        let tunnelled = session.tunnel(upgrade, idle).await;
+        record.tunnelled(tunnelled);
     }
-    let limits = &edge.zone(routed.zone).limits;
-    check_head_limits(head, limits)?;
-    check_body_policy(head, limits)
+    record.emit(telemetry);
 }
 
-/// The methods the edge forwards (the `Allow` of a refused CONNECT).
-const PROXIED_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
-
-/// The limits that apply to a request once routed (or before, when routing failed).
-pub fn limits_for<'e>(edge: &'e Edge, routed: Option<&Routed>) -> &'e Limits {
-    routed.map_or(&edge.limits, |r| &edge.zone(r.zone).limits)
+/// Answers a request whose head the session could not accept (a framing fault, a
+/// timeout): rendered, written and logged like any other; the session then closes.
+pub async fn refuse<S: Session>(
+    edge: &Edge,
+    session: &mut S,
+    error: EdgeError,
+    started: Instant,
+    head_only: bool,
+    accept: Option<&[u8]>,
+) {
+    let request_id = RequestId::next();
+    let telemetry = &edge.telemetry;
+    let mut record = AccessRecord::new(session.peer(), request_id, started);
+    record.protocol = session.protocol();
+    let ctx = RenderContext {
+        client_ip: Some(session.peer().ip()),
+        accept,
+        ..RenderContext::new(request_id.as_str())
+    };
+    let mut response = Response::from_error(&error, &ctx);
+    response.head.close = true;
+    response::stamp(&mut response.head, request_id.as_str(), session.date(), false);
+    record.error = Some(error);
+    match session.respond(response, head_only).await {
+        Ok(written) => record.written(&written),
+        Err(_) => record = record.client_closed(None),
+    }
+    record.emit(telemetry);
 }
 
-/// Phase 4: the answer for an admitted request.
-pub async fn respond(edge: &Edge, routed: &Routed, req: &RequestCtx<'_>, mut body: UpstreamBody) -> Outcome {
+/// Phases 4–8 for an admitted request: everything that may wait on the body or the origin.
+pub async fn decide(edge: &Edge, routed: Routed, req: &RequestCtx<'_>, mut body: UpstreamBody) -> Outcome {
     let zone = edge.zone(routed.zone);
     let shields = &edge.shields;
+
+    // 4: the edge's own endpoints.
     if req.head.path() == CHALLENGE_PATH {
         return challenge::solve(shields, req, body).await;
     }
     if let Some(reply) = endpoints::serve(edge, zone, req) {
         return Outcome::of(reply);
     }
-    let guard = &edge.zones[routed.zone].guard;
-    let passed = match guard::check(shields, zone, guard, req, &mut body).await {
+
+    // 5: protections.
+    let protections = &edge.zone_runtime(routed.zone).protections;
+    let passed = match protect::run(shields, zone, protections, req, &mut body).await {
         Ok(passed) => passed,
-        Err(Stop::Error(error)) => {
-            let rule_id = error.rule_id().map(str::to_owned);
-            return Outcome {
-                rule_id,
-                ..Outcome::edge(error)
-            };
-        }
-        Err(Stop::Challenge { rule_id, phase }) => {
+        Err(Stop::Error(error)) => return Outcome::edge(error),
+        Err(Stop::Challenge { rule_id, source }) => {
             return Outcome {
                 rule_id: Some(rule_id),
-                source: Some(phase),
+                source: Some(source),
                 ..Outcome::of(challenge::interstitial(shields, req))
             };
         }
     };
+
+    // 6: protocol switches the zone allows.
+    if let (Some(protocol), false) = (req.upgrade(), zone.upgrades) {
+        let error = EdgeError::UpgradeRefused {
+            protocol: String::from_utf8_lossy(protocol).into_owned(),
+        };
+        return Outcome {
+            rule_id: passed.logged_rule,
+            ..Outcome::edge(error)
+        };
+    }
+
+    // 7: the origin.
     let asked = Instant::now();
-    let origin = match to_origin(edge, routed, req, body).await {
+    let forwarded = origin::forward(edge, routed, req, body).await;
+    let origin_duration = Some(asked.elapsed());
+
+    // 8: response stages.
+    let status = match &forwarded {
+        Ok(origin) => origin.status.as_u16(),
+        Err(error) => error.status(),
+    };
+    protect::count_response(shields, zone, &passed, status).await;
+    let origin = match forwarded {
         Ok(origin) => origin,
-        Err(e) => {
-            guard::count_response(shields, zone, &passed, e.status()).await;
+        Err(error) => {
             return Outcome {
                 rule_id: passed.logged_rule,
-                origin_duration: Some(asked.elapsed()),
-                ..Outcome::edge(e)
+                origin_duration,
+                ..Outcome::of(Reply::Error(error))
             };
         }
     };
-    let origin_duration = Some(asked.elapsed());
-    let status = origin.status.as_u16();
-    guard::count_response(shields, zone, &passed, status).await;
-    let reply = if origin.status == StatusCode::NOT_FOUND
+    let intercepted = origin.status == StatusCode::NOT_FOUND
         && zone.intercept_origin_404
-        && zone.error_pages.for_status(404).is_some()
-    {
+        && zone.error_pages.for_status(404).is_some();
+    let reply = if intercepted {
         Reply::Error(EdgeError::NotFound)
     } else {
         Reply::Origin(origin)
@@ -295,108 +236,10 @@ pub async fn respond(edge: &Edge, routed: &Routed, req: &RequestCtx<'_>, mut bod
     }
 }
 
-/// Phase 4c: forwards to the zone's origins, trying the next one when a connect fails.
-async fn to_origin(
-    edge: &Edge,
-    routed: &Routed,
-    req: &RequestCtx<'_>,
-    body: UpstreamBody,
-) -> Result<OriginReply, EdgeError> {
-    let settings = edge.upstream();
-    let fallback_host = edge.zone(routed.zone).hosts.iter().find_map(|h| match h {
-        edgeward_config::HostPattern::Exact(name) => Some(name.as_str()),
-        edgeward_config::HostPattern::Wildcard(_) => None,
-    });
-    let forwarding = Forwarding {
-        client_ip: req.client_ip,
-        request_id: req.request_id,
-        fallback_host,
-        tls: req.transport.tls,
-    };
-    let mut request = Some(upstream_request(req.head, &forwarding, body)?);
-    let mut last_error = EdgeError::BadGateway(edgeward_errors::OriginFault::Refused);
-    for pool in edge.zones[routed.zone].origins.rotation() {
-        let mut fresh = false;
-        loop {
-            let lease = match pool.checkout(fresh).await {
-                Ok(lease) => lease,
-                Err(e) => {
-                    last_error = e;
-                    break;
-                }
-            };
-            let Some(sending) = request.take() else {
-                return Err(last_error);
-            };
-            // Without a body the request can be rebuilt for a retry (only then: building
-            // a copy up front would cost a header-map clone on every request).
-            let bodiless = http_body::Body::is_end_stream(sending.body());
-            match lease.send(sending, settings.response_timeout).await {
-                // An upgrade nobody asked for (the edge forwards no `Upgrade`) cannot be relayed.
-                Ok((resp, _)) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
-                    return Err(EdgeError::BadGateway(
-                        edgeward_errors::OriginFault::InvalidResponse,
-                    ));
-                }
-                Ok((resp, lease)) => return Ok(origin_reply(resp, lease, settings.response_timeout)),
-                Err(failure) => {
-                    tracing::debug!(origin = %pool.origin(), error = ?failure.error, "origin request failed");
-                    if !(bodiless && failure.retryable && !fresh) {
-                        return Err(failure.error);
-                    }
-                    request = Some(upstream_request(req.head, &forwarding, UpstreamBody::empty())?);
-                    fresh = true;
-                }
-            }
-        }
-    }
-    Err(last_error)
-}
-
-fn origin_reply(
-    resp: http::Response<hyper::body::Incoming>,
-    lease: crate::upstream::Lease,
-    idle_timeout: Duration,
-) -> OriginReply {
-    let (mut parts, body) = resp.into_parts();
-    let reason = parts
-        .extensions
-        .get::<hyper::ext::ReasonPhrase>()
-        .map(|r| Bytes::copy_from_slice(r.as_bytes()));
-    strip_response_hop_by_hop(&mut parts.headers);
-    OriginReply {
-        status: parts.status,
-        reason,
-        headers: parts.headers,
-        body: OriginBody::new(body, lease),
-        idle_timeout,
-    }
-}
-
-/// `host[:port]` without the port (IPv6 literals keep their brackets).
-fn host_without_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |i| &host[..=i]);
-    }
-    host.rsplit_once(':').map_or(host, |(h, _)| h)
-}
-
-/// The host a request names, as routing and rules compare it: without the port,
-/// and without the trailing dot of a fully qualified name (case is the caller's).
-pub(crate) fn bare_host(host: &str) -> &str {
-    let host = host_without_port(host);
-    host.strip_suffix('.').unwrap_or(host)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_without_port;
-
-    #[test]
-    fn ports_are_stripped_from_hosts() {
-        assert_eq!(host_without_port("example.com:8080"), "example.com");
-        assert_eq!(host_without_port("example.com"), "example.com");
-        assert_eq!(host_without_port("[::1]:80"), "[::1]");
-        assert_eq!(host_without_port("[::1]"), "[::1]");
-    }
+/// Logs a client that closed in the middle of a request head (499, nothing to answer).
+pub fn closed_mid_head(edge: &Edge, peer: std::net::SocketAddr, started: Instant) {
+    let telemetry = &edge.telemetry;
+    AccessRecord::new(peer, RequestId::next(), started)
+        .client_closed(None)
+        .emit(telemetry);
 }

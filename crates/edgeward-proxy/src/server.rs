@@ -19,21 +19,26 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{watch, Notify};
 
-use edgeward_analytics::{AdminState, Analytics, AnalyticsHandle, SqliteStore};
+use edgeward_admin::{AdminState, Metrics};
+use edgeward_analytics::{Analytics, AnalyticsHandle, EventQuery};
 use edgeward_config::RateLimitStoreSettings;
 use edgeward_limits::{FailMode, MemoryStore, RedisConfig, RedisStore, Store};
+use edgeward_upstream::Upstreams;
 use edgeward_waf::{ClearanceKey, GeoIp};
 
-use crate::conn::Connection;
-use crate::guard::Shields;
-use crate::pipeline::Edge;
-use crate::tls::TlsEndpoint;
+use crate::edge::Edge;
+use crate::protect::Shields;
+use crate::request_body::UpstreamBody;
+use crate::session::{h1::Connection, h2};
+use crate::telemetry::Telemetry;
+use crate::tls::{TlsEndpoint, Transport};
 
 /// A running edge: its configuration and its connections.
 pub struct Server {
     edge: ArcSwap<Edge>,
     shields: Arc<Shields>,
-    analytics: Option<AnalyticsHandle>,
+    upstreams: Arc<Upstreams<UpstreamBody>>,
+    telemetry: Telemetry,
     config_path: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
     active: AtomicUsize,
@@ -66,35 +71,41 @@ impl Bound {
             }
         }
         let shields = Arc::new(shields(&config).await?);
-        let (analytics, reader) = match analytics(&config)? {
-            Some((handle, reader)) => (Some(handle), Some(reader)),
+        let upstreams = Arc::new(Upstreams::new());
+        let (analytics, query) = match analytics(&config)? {
+            Some((handle, query)) => (Some(handle), Some(query)),
             None => (None, None),
         };
-        let admin = match (&config.services.admin, &analytics, reader) {
-            (Some(settings), Some(handle), Some(reader)) => {
+        let telemetry = Telemetry {
+            analytics: analytics.clone(),
+            metrics: Arc::new(Metrics::default()),
+        };
+        let admin = match &config.services.admin {
+            Some(settings) => {
                 let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
                     io::Error::new(
                         e.kind(),
                         format!("cannot listen on {} (admin): {e}", settings.listen),
                     )
                 })?;
-                Some((
-                    listener,
-                    AdminState::new(handle.clone(), reader, settings.token.clone()),
-                ))
+                let state = AdminState {
+                    analytics: analytics.clone(),
+                    query,
+                    token: settings.token.clone(),
+                    allowed_hosts: settings.allowed_hosts.clone(),
+                    ..AdminState::new(Arc::clone(&telemetry.metrics))
+                };
+                Some((listener, state))
             }
-            (Some(_), _, _) => {
-                tracing::warn!("the admin listener needs analytics; set [analytics] enabled = true");
-                None
-            }
-            _ => None,
+            None => None,
         };
         let (shutdown, _) = watch::channel(false);
-        let edge = Edge::new(config, Arc::clone(&shields), analytics.clone());
+        let edge = Edge::new(config, Arc::clone(&shields), &upstreams, telemetry.clone());
         let server = Arc::new(Server {
             edge: ArcSwap::from_pointee(edge),
             shields,
-            analytics,
+            upstreams,
+            telemetry,
             config_path,
             shutdown,
             active: AtomicUsize::new(0),
@@ -102,7 +113,7 @@ impl Bound {
             tls_handshake_failures: AtomicU64::new(0),
         });
         let admin = admin.map(|(listener, mut state)| {
-            state.extra_metrics = Some(proxy_metrics(Arc::clone(&server)));
+            state.extra_metrics.push(proxy_metrics(Arc::clone(&server)));
             (listener, state)
         });
         Ok(Bound {
@@ -151,14 +162,14 @@ impl Bound {
         }
         if let Some((listener, state)) = self.admin {
             tokio::spawn(async move {
-                if let Err(e) = edgeward_analytics::serve_admin(listener, state).await {
+                if let Err(e) = edgeward_admin::serve_admin(listener, state).await {
                     tracing::error!(error = %e, "admin listener stopped");
                 }
             });
         }
         signals(&server, self.signals).await;
         server.drain().await;
-        if let Some(analytics) = &server.analytics {
+        if let Some(analytics) = &server.telemetry.analytics {
             analytics.close().await;
         }
     }
@@ -191,7 +202,12 @@ impl Server {
         {
             tracing::warn!("[rate_limit_store], [challenge], [analytics] and [admin] changes take effect on restart only");
         }
-        let edge = Edge::new(config, Arc::clone(&self.shields), self.analytics.clone());
+        let edge = Edge::new(
+            config,
+            Arc::clone(&self.shields),
+            &self.upstreams,
+            self.telemetry.clone(),
+        );
         self.edge.store(Arc::new(edge));
         tracing::info!(path = %path.display(), "configuration reloaded");
         Ok(())
@@ -277,7 +293,7 @@ async fn shields(config: &Config) -> io::Result<Shields> {
 
 /// The proxy's own counters on `/metrics`: rate-limit store failures and TLS
 /// handshake failures (requests themselves are counted by analytics).
-fn proxy_metrics(server: Arc<Server>) -> edgeward_analytics::ExtraMetrics {
+fn proxy_metrics(server: Arc<Server>) -> edgeward_admin::ExtraMetrics {
     Arc::new(move |out: &mut String| {
         use std::fmt::Write;
         let store_failures = match server.shields.limiter.store() {
@@ -294,7 +310,64 @@ fn proxy_metrics(server: Arc<Server>) -> edgeward_analytics::ExtraMetrics {
              edgeward_tls_handshake_failures_total {}\n",
             server.tls_handshake_failures()
         );
+        origin_metrics(out, &server.upstreams.status());
     })
+}
+
+/// Per-origin health and connection series (one label: the origin, bounded by the config).
+fn origin_metrics(out: &mut String, origins: &[edgeward_upstream::PeerStatus]) {
+    use std::fmt::Write;
+    type Series = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&edgeward_upstream::PeerStatus) -> u64,
+    );
+    let series: [Series; 6] = [
+        (
+            "edgeward_origin_healthy",
+            "gauge",
+            "1 when the origin takes requests, 0 when marked down.",
+            |p| u64::from(p.healthy),
+        ),
+        (
+            "edgeward_origin_in_flight",
+            "gauge",
+            "Requests in flight to the origin.",
+            |p| p.in_flight as u64,
+        ),
+        (
+            "edgeward_origin_open_connections",
+            "gauge",
+            "Open connections to the origin.",
+            |p| p.open as u64,
+        ),
+        (
+            "edgeward_origin_connections_opened_total",
+            "counter",
+            "Connections opened to the origin.",
+            |p| p.opened,
+        ),
+        (
+            "edgeward_origin_marked_down_total",
+            "counter",
+            "Times the origin was taken out by health checks.",
+            |p| p.marked_down,
+        ),
+        (
+            "edgeward_origin_checks_failed_total",
+            "counter",
+            "Failed active health checks.",
+            |p| p.checks_failed,
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for origin in origins {
+            let label = edgeward_admin::metrics::escape_label(&origin.origin);
+            let _ = writeln!(out, "{name}{{origin=\"{label}\"}} {}", value(origin));
+        }
+    }
 }
 
 /// Connects to Redis before serving, so the first decisions are real ones;
@@ -317,25 +390,16 @@ fn random_secret() -> io::Result<Vec<u8>> {
     Ok(secret)
 }
 
-/// Starts analytics when enabled: the recording handle and a read connection.
-fn analytics(config: &Config) -> io::Result<Option<(AnalyticsHandle, SqliteStore)>> {
+/// Starts analytics when enabled: the recording handle and the store's query side.
+fn analytics(config: &Config) -> io::Result<Option<(AnalyticsHandle, Arc<dyn EventQuery>)>> {
     let settings = &config.services.analytics;
     if !settings.enabled {
         return Ok(None);
     }
-    let failed = |e: edgeward_analytics::StoreError| io::Error::other(format!("analytics store: {e}"));
-    let store = match &settings.path {
-        Some(path) => SqliteStore::open(path).map_err(failed)?,
-        None => SqliteStore::in_memory().map_err(failed)?,
-    };
-    let reader = store.reader().map_err(failed)?;
-    let options = edgeward_analytics::Options {
-        queue_capacity: settings.queue_capacity,
-        retention: settings.retention,
-        ..Default::default()
-    };
-    let (handle, _writer) = Analytics::start(store, options);
-    Ok(Some((handle, reader)))
+    let store = edgeward_analytics::open_store(&settings.store)
+        .map_err(|e| io::Error::other(format!("analytics store: {e}")))?;
+    let (handle, _writer) = Analytics::start(store.sink, settings.options.clone())?;
+    Ok(Some((handle, store.query)))
 }
 
 /// Binds one listening address, naming it in the error.
@@ -377,30 +441,69 @@ fn spawn_connection(
     tokio::spawn(async move {
         let source = Arc::clone(&guard.0);
         let current = move || source.current();
+        let (limits, h2c) = {
+            let edge = guard.0.current();
+            (edge.limits.clone(), edge.config.h2c)
+        };
         match tls {
             None => {
-                let (rd, wr) = stream.into_split();
-                Connection::new(rd, wr, peer).serve(current, stop).await;
-            }
-            Some(endpoint) => {
-                let timeout = guard.0.current().limits.header_timeout;
-                match endpoint.handshake(stream, timeout).await {
-                    Ok((stream, transport)) => {
-                        let (rd, wr) = tokio::io::split(stream);
-                        Connection::new(rd, wr, peer)
-                            .with_transport(transport)
-                            .serve(current, stop)
-                            .await;
-                    }
-                    Err(e) => {
-                        let failures = guard.0.tls_handshake_failures.fetch_add(1, Ordering::Relaxed) + 1;
-                        tracing::debug!(%peer, error = %e, failures, "TLS handshake failed");
-                    }
+                if h2c && h2c_preface(&stream, limits.header_timeout).await {
+                    h2::serve(stream, peer, Transport::plain(), current, stop).await;
+                } else {
+                    let (rd, wr) = stream.into_split();
+                    Connection::new(rd, wr, peer).serve(current, stop).await;
                 }
             }
+            Some(endpoint) => match endpoint.handshake(stream, limits.header_timeout).await {
+                Ok((stream, transport)) if transport.h2 => {
+                    h2::serve(stream, peer, transport, current, stop).await;
+                }
+                Ok((stream, transport)) => {
+                    let (rd, wr) = tokio::io::split(stream);
+                    Connection::new(rd, wr, peer)
+                        .with_transport(transport)
+                        .serve(current, stop)
+                        .await;
+                }
+                Err(e) => {
+                    let failures = guard.0.tls_handshake_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::debug!(%peer, error = %e, failures, "TLS handshake failed");
+                }
+            },
         }
         drop(guard);
     });
+}
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether a plain connection opens with the HTTP/2 preface (h2c with prior knowledge,
+/// RFC 9113 §3.3). Peeks without consuming, so either session reads from the start; gives
+/// up as soon as the bytes differ, so an HTTP/1 request is not delayed.
+async fn h2c_preface(stream: &TcpStream, timeout: Duration) -> bool {
+    let mut seen = [0u8; 24];
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut seen)).await {
+            Ok(Ok(n)) => n,
+            _ => return false,
+        };
+        if n == 0 || seen[..n] != H2_PREFACE[..n] {
+            return false;
+        }
+        if n == H2_PREFACE.len() {
+            return true;
+        }
+        // A partial preface: wait for more before peeking again.
+        if tokio::time::timeout_at(deadline, stream.readable())
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Counts a live connection; wakes the drain when the last one ends.

@@ -144,6 +144,9 @@ where
             .handshake::<_, B>(io)
             .await
             .map_err(|e| UpstreamError::from_hyper(&e))?;
+        // With upgrades: a 101 hands the connection over to a tunnel (WebSocket) instead of
+        // ending it; until one happens this costs nothing per request.
+        let conn = conn.with_upgrades();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "origin connection ended with an error");

@@ -45,29 +45,26 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// The catalog error answered to the client.
-    ///
-    /// Until the catalog has kinds of its own for them, connect timeouts map to 504,
-    /// TLS and certificate faults to 502 "reset", no healthy origin to 502 "refused".
+    /// The catalog error answered to the client: each fault its own kind (Cloudflare's
+    /// 520–526 family where the meaning matches).
     pub fn to_edge_error(&self) -> EdgeError {
-        match self {
-            UpstreamError::Dns { host } => EdgeError::DnsResolution {
-                origin_host: host.clone(),
-            },
-            UpstreamError::ConnectRefused
-            | UpstreamError::ConnectFailed(_)
-            | UpstreamError::NoHealthyOrigin => EdgeError::BadGateway(OriginFault::Refused),
-            UpstreamError::ConnectTimeout | UpstreamError::ResponseTimeout | UpstreamError::QueueTimeout => {
-                EdgeError::GatewayTimeout
+        let fault = match self {
+            UpstreamError::Dns { host } => {
+                return EdgeError::DnsResolution {
+                    origin_host: host.clone(),
+                }
             }
-            UpstreamError::TlsHandshake
-            | UpstreamError::InvalidCertificate
-            | UpstreamError::Reset
-            | UpstreamError::RequestBodyAborted => EdgeError::BadGateway(OriginFault::Reset),
-            UpstreamError::InvalidResponse | UpstreamError::ResponseHeadTooLarge => {
-                EdgeError::BadGateway(OriginFault::InvalidResponse)
-            }
-        }
+            UpstreamError::ConnectRefused | UpstreamError::ConnectFailed(_) => OriginFault::Refused,
+            UpstreamError::NoHealthyOrigin => OriginFault::NoHealthyOrigin,
+            UpstreamError::ConnectTimeout => OriginFault::ConnectTimeout,
+            UpstreamError::ResponseTimeout => OriginFault::ResponseTimeout,
+            UpstreamError::QueueTimeout => OriginFault::ConnectionLimit,
+            UpstreamError::TlsHandshake => OriginFault::TlsHandshake,
+            UpstreamError::InvalidCertificate => OriginFault::InvalidCertificate,
+            UpstreamError::Reset | UpstreamError::RequestBodyAborted => OriginFault::Reset,
+            UpstreamError::InvalidResponse | UpstreamError::ResponseHeadTooLarge => OriginFault::InvalidResponse,
+        };
+        EdgeError::BadGateway(fault)
     }
 
     /// Whether this failure counts against the origin's passive health.

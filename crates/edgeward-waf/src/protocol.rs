@@ -181,9 +181,11 @@ fn headers(scan: &Scan<'_>, headers: &[(&str, &[u8])]) -> Option<WafMatch> {
                 );
             }
         } else if name.eq_ignore_ascii_case("content-length") {
-            let digits = !value.is_empty() && value.iter().all(u8::is_ascii_digit);
-            let differs = content_length.is_some_and(|c| c != *value);
-            if !digits || differs {
+            // RFC 9110 §8.6: a list of identical decimal values is one valid length (the
+            // codec accepts it too); anything else is smuggling-shaped.
+            let single = single_length(value);
+            let differs = content_length.is_some_and(|c| Some(c) != single);
+            if single.is_none() || differs {
                 return scan.rule(
                     "waf-proto-903",
                     Category::Protocol,
@@ -192,7 +194,7 @@ fn headers(scan: &Scan<'_>, headers: &[(&str, &[u8])]) -> Option<WafMatch> {
                     &text(),
                 );
             }
-            content_length = Some(value);
+            content_length = single;
         } else if name.eq_ignore_ascii_case("range") || name.eq_ignore_ascii_case("request-range") {
             if value.iter().filter(|&&c| c == b',').count() >= 10 {
                 return scan.rule(
@@ -289,5 +291,28 @@ mod tests {
         assert_eq!(rule("/", &[("Content-Type", b"text/html; charset=UTF-8")]), None);
         let many = b"bytes=0-1,2-3,4-5,6-7,8-9,10-11,12-13,14-15,16-17,18-19,20-21";
         assert_eq!(rule("/", &[("Range", many)]), Some("waf-proto-905"));
+    }
+}
+
+/// The one length a Content-Length value states: digits, or a list of identical ones.
+fn single_length(value: &[u8]) -> Option<&[u8]> {
+    let mut items = value.split(|&b| b == b',').map(|item| item.trim_ascii());
+    let first = items.next()?;
+    let digits = |v: &[u8]| !v.is_empty() && v.iter().all(u8::is_ascii_digit);
+    (digits(first) && items.all(|item| item == first)).then_some(first)
+}
+
+#[cfg(test)]
+mod length_tests {
+    use super::single_length;
+
+    #[test]
+    fn identical_length_lists_state_one_length() {
+        assert_eq!(single_length(b"5"), Some(&b"5"[..]));
+        assert_eq!(single_length(b"5, 5"), Some(&b"5"[..]));
+        assert_eq!(single_length(b"5, 6"), None);
+        assert_eq!(single_length(b"5,"), None);
+        assert_eq!(single_length(b"-5"), None);
+        assert_eq!(single_length(b""), None);
     }
 }

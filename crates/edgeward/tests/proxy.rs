@@ -180,7 +180,7 @@ fn unknown_host_gets_an_edge_421() {
     );
     assert_eq!(resp.status, 421);
     let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
-    assert_eq!(json["code"], 1003);
+    assert_eq!(json["error_code"], 1004, "an unknown host name (1003 is for IP addresses)");
     assert!(origin.requests().is_empty());
 }
 
@@ -263,7 +263,7 @@ fn zone_error_pages_and_origin_404_interception() {
         "intercepted: {}",
         resp.text()
     );
-    edge.wait_for_log("path=/gone-page query= zone=\"test\" status=404 origin_status=404");
+    edge.wait_for_log("path=\"/gone-page\" query=\"\" zone=\"test\" status=404 origin_status=404");
 }
 
 #[test]

@@ -1,17 +1,18 @@
-//! One downstream HTTP/1.1 connection: read a head, run the pipeline while
-//! streaming the body, write the reply, repeat while keep-alive allows.
+//! An HTTP/1.x session: read a head with edgeward's codec, run the pipeline while
+//! streaming the body, write the response, repeat while keep-alive allows; after a 101,
+//! tunnel the connection.
 //!
-//! Owns timeouts (idle keep-alive, header 408, body 408), `100 Continue`, the
-//! detection of a client that leaves early (499, which cancels the upstream
-//! request by dropping it), lingering close, and the access log line. What to
-//! answer is the pipeline's decision; how bytes look is `write`'s.
+//! Owns timeouts (idle keep-alive, header 408, body 408), `100 Continue`, the detection
+//! of a client that leaves early (499, which cancels the upstream request by dropping
+//! it), pipelined requests read ahead, and lingering close. What to answer is the
+//! pipeline's decision; how the response bytes look is `h1_write`'s.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use edgeward_errors::{EdgeError, RenderContext, TimeoutPhase};
+use edgeward_errors::{EdgeError, TimeoutPhase};
 use edgeward_http::{
     parse_head, sniff_header, BodyDecoder, BodyEvent, BodyFraming, DateCache, Limits, RequestHead, Version,
 };
@@ -19,12 +20,14 @@ use http_body::Frame;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Notify};
 
-use crate::access_log::AccessRecord;
-use crate::pipeline::{self, Edge, Reply, RequestCtx};
-use crate::request_id::RequestId;
+use super::h1_write::{self, ClientSide};
+use super::{tunnel, Driven, Session, Tunnelled, Written};
+use crate::edge::Edge;
+use crate::pipeline;
+use crate::request::Protocol;
+use crate::request_body::{BodyAborted, UpstreamBody};
+use crate::response::Response;
 use crate::tls::Transport;
-use crate::upstream::{BodyAborted, UpstreamBody};
-use crate::write::{self, ClientSide};
 
 /// Bytes read ahead (pipelined requests) while waiting for the origin; past this, stop reading.
 const READ_AHEAD_LIMIT: usize = 64 * 1024;
@@ -35,7 +38,7 @@ const LINGER_BYTES: usize = 1024 * 1024;
 /// Frames buffered between the connection and the upstream request body.
 const BODY_CHANNEL: usize = 4;
 
-/// The state of one downstream connection.
+/// The state of one downstream HTTP/1 connection.
 pub struct Connection<R, W> {
     rd: R,
     wr: W,
@@ -44,6 +47,14 @@ pub struct Connection<R, W> {
     peer: SocketAddr,
     transport: Transport,
     date: DateCache,
+    /// The current request's body decoder and the feed into its upstream body.
+    decoder: Option<BodyDecoder>,
+    feed: Option<BodyFeed>,
+    body_timeout: Duration,
+    /// What the current request allows for the response (version, keep-alive).
+    client: ClientSide,
+    /// Whether the connection can carry another request after the current one.
+    reusable: bool,
 }
 
 /// How reading a head ended.
@@ -74,12 +85,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             peer,
             transport: Transport::plain(),
             date: DateCache::default(),
+            decoder: None,
+            feed: None,
+            body_timeout: Duration::from_secs(30),
+            client: ClientSide::default(),
+            reusable: false,
         }
     }
 
     /// The same connection, come over `transport` (TLS).
     pub fn with_transport(self, transport: Transport) -> Self {
         Connection { transport, ..self }
+    }
+
+    /// The same connection, with `bytes` already read from the client (a sniffed preface).
+    pub fn with_read_bytes(mut self, bytes: &[u8]) -> Self {
+        self.buf.extend_from_slice(bytes);
+        self
     }
 
     /// Serves requests until the connection ends. `edge` gives the current
@@ -90,16 +112,31 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             let keep_alive = match self.read_head(&current.limits, &mut shutdown).await {
                 // The configuration is taken again once the head is in: an idle
                 // keep-alive connection must not serve its next request on an old one.
-                HeadRead::Head(head, started) => self.exchange(&edge(), head, started).await,
+                HeadRead::Head(head, started) => {
+                    let edge = edge();
+                    self.client = ClientSide {
+                        version: head.version,
+                        keep_alive: head.keep_alive,
+                        write_timeout: edge.limits.body_timeout,
+                    };
+                    self.reusable = head.keep_alive;
+                    pipeline::serve(&edge, &mut self, head, started).await;
+                    self.finish_exchange().await
+                }
                 HeadRead::Fault(error, started) => {
-                    self.answer_fault(&current, error, started).await;
+                    let head_only = self.buf.starts_with(b"HEAD ");
+                    let accept = sniff_header(&self.buf, "accept").map(<[u8]>::to_vec);
+                    self.client = ClientSide {
+                        version: Version::Http11,
+                        keep_alive: false,
+                        write_timeout: current.limits.body_timeout,
+                    };
+                    pipeline::refuse(&current, &mut self, error, started, head_only, accept.as_deref()).await;
+                    self.linger().await;
                     false
                 }
                 HeadRead::ClosedMidHead(started) => {
-                    let analytics = current.analytics.as_ref();
-                    AccessRecord::new(self.peer, RequestId::next(), started, analytics.is_some())
-                        .client_closed(None)
-                        .emit(analytics);
+                    pipeline::closed_mid_head(&current, self.peer, started);
                     false
                 }
                 HeadRead::Closed => false,
@@ -109,6 +146,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             }
         }
         let _ = self.wr.shutdown().await;
+    }
+
+    /// After an exchange: whether the connection carries another request.
+    async fn finish_exchange(&mut self) -> bool {
+        self.feed = None;
+        let body_done = self.decoder.take().is_none_or(|d| d.is_done());
+        if !body_done {
+            // The body was not (fully) read: the connection cannot be reused.
+            self.linger().await;
+            return false;
+        }
+        self.reusable
     }
 
     async fn read_head(&mut self, limits: &Limits, shutdown: &mut watch::Receiver<bool>) -> HeadRead {
@@ -138,162 +187,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         }
     }
 
-    /// Answers a head the edge could not accept; the connection then closes.
-    async fn answer_fault(&mut self, edge: &Edge, error: EdgeError, started: Instant) {
-        let request_id = RequestId::next();
-        let head_only = self.buf.starts_with(b"HEAD ");
-        let ctx = RenderContext {
-            head: head_only,
-            client_ip: Some(self.peer.ip()),
-            accept: sniff_header(&self.buf, "accept"),
-            ..RenderContext::new(request_id.as_str())
-        };
-        let client = ClientSide {
-            version: Version::Http11,
-            head: head_only,
-            keep_alive: false,
-            write_timeout: edge.limits.body_timeout,
-        };
-        let rendered = write::render_error(&error, &ctx);
-        let written = write::write_error(&mut self.wr, &mut self.out, &mut self.date, client, rendered).await;
-        let analytics = edge.analytics.as_ref();
-        let mut record = AccessRecord::new(self.peer, request_id, started, analytics.is_some());
-        record.error = Some(error);
-        match written {
-            Ok(w) => record.written(&w),
-            Err(_) => record = record.client_closed(None),
-        }
-        record.emit(analytics);
-        self.linger().await;
-    }
-
-    /// One request/response exchange; returns whether the connection stays open.
-    async fn exchange(&mut self, edge: &Edge, head: RequestHead, started: Instant) -> bool {
-        let request_id = RequestId::next();
-        let analytics = edge.analytics.as_ref();
-        let mut record = AccessRecord::new(self.peer, request_id, started, analytics.is_some());
-        record.request(&head);
-        let routed = pipeline::route(edge, &head);
-        let admitted = pipeline::check_transport(&self.transport, &head)
-            .and(routed.as_ref().map_err(Clone::clone))
-            .and_then(|r| pipeline::admit(edge, r, &head).map(|()| r));
-        let limits = pipeline::limits_for(edge, routed.as_ref().ok());
-        let mut decoder =
-            BodyDecoder::new(head.framing, limits.max_body_bytes).with_retry_after(limits.body_retry_after);
-        let body_timeout = limits.body_timeout;
-        let mut client = ClientSide {
-            version: head.version,
-            head: head.is_head(),
-            keep_alive: head.keep_alive,
-            write_timeout: limits.body_timeout,
-        };
-        let ctx = RequestCtx {
-            head: &head,
-            client_ip: self.peer.ip(),
-            request_id: request_id.as_str(),
-            transport: &self.transport,
-        };
-
-        let outcome = match admitted {
-            Err(error) => Ok(pipeline::Outcome {
-                rule_id: error.rule_id().map(str::to_owned),
-                ..pipeline::Outcome::edge(error)
-            }),
-            Ok(routed) => {
-                let (body, feed) = upstream_body(&head, &decoder);
-                let respond = pipeline::respond(edge, routed, &ctx, body);
-                let pump = pump(
-                    &mut self.rd,
-                    &mut self.wr,
-                    &mut self.buf,
-                    &mut decoder,
-                    feed,
-                    body_timeout,
-                );
-                tokio::select! {
-                    outcome = respond => Ok(outcome),
-                    end = pump => Err(end),
-                }
-            }
-        };
-        let zone = routed.as_ref().ok().map(|r| edge.zone(r.zone));
-        if let Some(z) = zone {
-            record.zone(&z.name);
-        }
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(PumpEnd::ClientClosed) => {
-                record.bytes_in = decoder.received();
-                record.client_closed(None).emit(analytics);
-                return false;
-            }
-            Err(PumpEnd::Fault(error)) => pipeline::Outcome::edge(error),
-        };
-        record.bytes_in = decoder.received();
-        record.origin_status = outcome.origin_status;
-        record.origin_duration = outcome.origin_duration;
-        record.rule_id = outcome.rule_id;
-        record.source = outcome.source;
-        // A body left unread means the connection closes after this reply: say so.
-        client.keep_alive &= decoder.is_done();
-        let written = match outcome.reply {
-            Reply::Error(error) => {
-                let accept = head.header("accept");
-                let template = zone.and_then(|z| z.error_pages.for_status(error.status()));
-                let ctx = RenderContext {
-                    request_id: request_id.as_str(),
-                    client_ip: Some(self.peer.ip()),
-                    host: Some(head.host()),
-                    accept,
-                    head: client.head,
-                    template,
-                };
-                let rendered = write::render_error(&error, &ctx);
-                record.error = Some(error);
-                write::write_error(&mut self.wr, &mut self.out, &mut self.date, client, rendered).await
-            }
-            Reply::Local(local) => {
-                write::write_local(
-                    &mut self.wr,
-                    &mut self.out,
-                    &mut self.date,
-                    client,
-                    request_id.as_str(),
-                    local,
-                )
-                .await
-            }
-            Reply::Origin(origin) => {
-                write::write_origin(
-                    &mut self.wr,
-                    &mut self.out,
-                    &mut self.date,
-                    client,
-                    request_id.as_str(),
-                    origin,
-                )
-                .await
-            }
-        };
-        let keep_alive = match written {
-            Ok(w) => {
-                record.written(&w);
-                record.emit(analytics);
-                w.keep_alive
-            }
-            Err(_) => {
-                record.client_closed(None).emit(analytics);
-                return false;
-            }
-        };
-        if !decoder.is_done() {
-            // The body was not (fully) read: the connection cannot be reused.
-            self.linger().await;
-            return false;
-        }
-        keep_alive
-    }
-
     /// Closes gracefully: stop writing, then read and discard for a moment, so
     /// that an unread request body does not turn the close into a reset that
     /// destroys the response before the client reads it.
@@ -309,6 +202,90 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
                 _ => break,
             }
         }
+    }
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session for Connection<R, W> {
+    fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    fn protocol(&self) -> Protocol {
+        match self.client.version {
+            Version::Http10 => Protocol::Http10,
+            Version::Http11 => Protocol::Http11,
+        }
+    }
+
+    fn date(&mut self) -> &[u8] {
+        self.date.now()
+    }
+
+    fn start_body(&mut self, head: &RequestHead, limits: &Limits) -> UpstreamBody {
+        let decoder =
+            BodyDecoder::new(head.framing, limits.max_body_bytes).with_retry_after(limits.body_retry_after);
+        self.body_timeout = limits.body_timeout;
+        self.client.write_timeout = limits.body_timeout;
+        let (body, feed) = upstream_body(head, &decoder);
+        self.decoder = Some(decoder);
+        self.feed = feed;
+        body
+    }
+
+    fn body_received(&self) -> u64 {
+        self.decoder.as_ref().map_or(0, BodyDecoder::received)
+    }
+
+    async fn drive<F: std::future::Future>(&mut self, work: F) -> Driven<F::Output> {
+        let Some(decoder) = self.decoder.as_mut() else {
+            return Driven::Done(work.await);
+        };
+        let pump = pump(
+            &mut self.rd,
+            &mut self.wr,
+            &mut self.buf,
+            decoder,
+            self.feed.take(),
+            self.body_timeout,
+        );
+        tokio::select! {
+            done = work => Driven::Done(done),
+            end = pump => match end {
+                PumpEnd::Fault(error) => Driven::Fault(error),
+                PumpEnd::ClientClosed => {
+                    self.reusable = false;
+                    Driven::ClientGone
+                }
+            },
+        }
+    }
+
+    async fn respond(&mut self, response: Response, head_only: bool) -> std::io::Result<Written> {
+        // A body left unread means the connection closes after this reply: say so.
+        let body_done = self.decoder.as_ref().is_none_or(BodyDecoder::is_done);
+        let client = ClientSide {
+            keep_alive: self.client.keep_alive && body_done && self.reusable,
+            ..self.client
+        };
+        let written =
+            h1_write::write_response(&mut self.wr, &mut self.out, client, response, head_only).await;
+        match &written {
+            Ok(w) => self.reusable &= w.keep_alive,
+            Err(_) => self.reusable = false,
+        }
+        written
+    }
+
+    async fn tunnel(&mut self, origin: hyper::upgrade::OnUpgrade, idle: Duration) -> Tunnelled {
+        // The connection is the tunnel's now: it never carries another request.
+        self.reusable = false;
+        self.decoder = None;
+        let early = self.buf.split();
+        tunnel::run(&mut self.rd, &mut self.wr, &early, origin, idle).await
     }
 }
 
