@@ -116,6 +116,8 @@ pub(crate) enum StrTest {
 #[derive(Clone, Debug)]
 pub(crate) enum IntSrc {
     BodySize,
+    /// `http.response.code`.
+    ResponseCode,
     Len(StrField),
 }
 
@@ -156,6 +158,31 @@ fn err(column: usize, message: impl Into<String>) -> CompileError {
     CompileError {
         column,
         message: message.into(),
+    }
+}
+
+/// Refuses `http.response.code` in an expression that runs before there is a response.
+pub(crate) fn refuse_response_code(ast: &Ast) -> Result<(), CompileError> {
+    fn operand(op: &Operand) -> Result<(), CompileError> {
+        match op {
+            Operand::Field { name, col, .. } if name == fields::RESPONSE_CODE => Err(err(
+                *col,
+                format!(
+                    "{} is only available in custom error rules, which run once there is a response",
+                    fields::RESPONSE_CODE
+                ),
+            )),
+            Operand::Call { args, .. } => args.iter().try_for_each(operand),
+            _ => Ok(()),
+        }
+    }
+    match ast {
+        Ast::Or(a, b) | Ast::And(a, b) | Ast::Xor(a, b) => {
+            refuse_response_code(a)?;
+            refuse_response_code(b)
+        }
+        Ast::Not(a) => refuse_response_code(a),
+        Ast::Bare(op) | Ast::Compare { lhs: op, .. } => operand(op),
     }
 }
 
@@ -254,6 +281,7 @@ fn field(name: &str, index: &Option<(String, usize)>, col: usize) -> Result<Type
     Ok(match f {
         Field::Str(s) => Typed::Str(s, Case::Exact),
         Field::BodySize => Typed::Int(IntSrc::BodySize),
+        Field::ResponseCode => Typed::Int(IntSrc::ResponseCode),
         Field::IpSrc => Typed::Ip,
         Field::Ssl => Typed::Bool(Node::Ssl),
     })

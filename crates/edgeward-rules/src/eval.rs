@@ -14,18 +14,20 @@ use std::net::IpAddr;
 const STACK_COPY: usize = 4096;
 
 impl Node {
-    /// Whether the request satisfies this node.
-    pub(crate) fn eval(&self, req: &Request<'_>) -> bool {
+    /// Whether the request (and, for custom error rules, the response status `code`) satisfies
+    /// this node.
+    pub(crate) fn eval(&self, req: &Request<'_>, code: u16) -> bool {
         match self {
-            Node::All(ns) => ns.iter().all(|n| n.eval(req)),
-            Node::Any(ns) => ns.iter().any(|n| n.eval(req)),
-            Node::Xor(pair) => pair[0].eval(req) != pair[1].eval(req),
-            Node::Not(n) => !n.eval(req),
+            Node::All(ns) => ns.iter().all(|n| n.eval(req, code)),
+            Node::Any(ns) => ns.iter().any(|n| n.eval(req, code)),
+            Node::Xor(pair) => pair[0].eval(req, code) != pair[1].eval(req, code),
+            Node::Not(n) => !n.eval(req, code),
             Node::Ssl => req.tls,
             Node::Str { field, case, test } => eval_str(field, *case, test, req),
             Node::Int { src, test } => {
                 let n = match src {
                     IntSrc::BodySize => req.body_size,
+                    IntSrc::ResponseCode => u64::from(code),
                     IntSrc::Len(f) => fields::read(f, req).len() as u64,
                 };
                 match test {

@@ -50,7 +50,12 @@ pub(crate) enum Field {
     BodySize,
     IpSrc,
     Ssl,
+    /// `http.response.code`: custom error rules only (see [`crate::compile_response`]).
+    ResponseCode,
 }
+
+/// The response status, readable only by expressions compiled with [`crate::compile_response`].
+pub(crate) const RESPONSE_CODE: &str = "http.response.code";
 
 /// The header-map field, which needs a `["name"]` index.
 pub(crate) const HEADERS: &str = "http.request.headers";
@@ -70,6 +75,7 @@ pub(crate) const NAMES: &[&str] = &[
     HEADERS,
     "http.request.body.size",
     "ssl",
+    RESPONSE_CODE,
 ];
 
 /// The field called `name` (not the indexed header field, which the compiler builds).
@@ -87,6 +93,7 @@ pub(crate) fn lookup(name: &str) -> Option<Field> {
         "ip.geoip.country" => Field::Str(StrField::Country),
         "http.request.body.size" => Field::BodySize,
         "ssl" => Field::Ssl,
+        RESPONSE_CODE => Field::ResponseCode,
         _ => return None,
     })
 }

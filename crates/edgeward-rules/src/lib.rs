@@ -15,17 +15,37 @@
 //! → `eval`; `rules` holds [`Rule`], [`Action`] and [`RuleSet`]. Config parsing (TOML) lives in
 //! `edgeward-config`; this crate takes strings and typed values.
 //!
+//! Traffic rules ([`TrafficRules`]) shape requests rather than protect the origin: redirect
+//! rules and bulk lists (`redirect`, `bulk`), Always Use HTTPS and HSTS (`hsts`), transforms
+//! (`transform`), and custom error rules (`custom_error`), with per-request values in
+//! `${…}` templates or value functions (`value`). Matching allocates nothing; a rule that fires
+//! allocates its output (the `Location`, a computed header value, an error body).
+//!
 //! Evaluation does not allocate, with one documented exception: a value that must be
 //! materialised (the joined `path?query` URI, or a `lower()`/`upper()` value fed to `matches`)
 //! and is longer than 4 KiB is built on the heap instead of the stack.
+mod bulk;
 mod compile;
+mod custom_error;
 mod eval;
 mod fields;
+mod hsts;
 mod lexer;
 mod parser;
+mod redirect;
 mod rules;
+mod traffic;
+mod transform;
+mod value;
 
+pub use bulk::{BulkEntry, BulkError, BulkRedirects, MAX_SOURCE_BYTES};
+pub use custom_error::{BodyError, CustomError, CustomErrorRule, ErrorBody, ErrorFacts, ErrorFormat};
+pub use hsts::{Hsts, PRELOAD_MIN_MAX_AGE};
+pub use redirect::{https_redirect, Redirect, RedirectRule, RedirectStatus};
 pub use rules::{Action, Phase, PhaseSet, Rule, RuleSet, Verdict};
+pub use traffic::TrafficRules;
+pub use transform::{apply_request, apply_response, Applied, HeaderOp, RequestTransform, ResponseTransform};
+pub use value::{ValueExpr, Vars};
 
 use std::fmt;
 use std::net::IpAddr;
@@ -41,7 +61,13 @@ impl Expr {
     /// Whether `req` satisfies the expression. Does not allocate (see the crate docs for the one
     /// exception: values over 4 KiB that must be joined or case-mapped).
     pub fn eval(&self, req: &Request<'_>) -> bool {
-        self.root.eval(req)
+        self.root.eval(req, 0)
+    }
+
+    /// Like [`Expr::eval`], with `http.response.code` reading `status` (for expressions from
+    /// [`compile_response`]; an expression from [`compile`] never reads it).
+    pub fn eval_response(&self, req: &Request<'_>, status: u16) -> bool {
+        self.root.eval(req, status)
     }
 
     /// The source text the expression was compiled from.
@@ -51,7 +77,19 @@ impl Expr {
 }
 
 /// Compiles an expression, or reports the column and cause of the first fault.
+/// `http.response.code` is refused: there is no response yet where these expressions run.
 pub fn compile(src: &str) -> Result<Expr, CompileError> {
+    let ast = parser::parse(src)?;
+    compile::refuse_response_code(&ast)?;
+    Ok(Expr {
+        source: src.into(),
+        root: compile::compile(ast)?,
+    })
+}
+
+/// Compiles an expression of a custom error rule, which may also read `http.response.code`
+/// (evaluate it with [`Expr::eval_response`]).
+pub fn compile_response(src: &str) -> Result<Expr, CompileError> {
     let ast = parser::parse(src)?;
     Ok(Expr {
         source: src.into(),

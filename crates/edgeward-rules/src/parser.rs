@@ -104,6 +104,27 @@ pub(crate) fn parse(src: &str) -> Result<Ast, CompileError> {
     Ok(ast)
 }
 
+/// Parses a value expression: one operand (field, literal or call) and nothing after it.
+pub(crate) fn parse_value(src: &str) -> Result<Operand, CompileError> {
+    let mut p = Parser {
+        toks: lex(src)?,
+        pos: 0,
+        depth: 0,
+    };
+    let value = p.operand()?;
+    let t = p.peek();
+    if t.tok != Tok::Eof {
+        return Err(p.error_at(
+            t,
+            format!(
+                "unexpected {} after the value; a value is one field, string or call",
+                t.tok.describe()
+            ),
+        ));
+    }
+    Ok(value)
+}
+
 struct Parser {
     toks: Vec<Token>,
     pos: usize,

@@ -1,9 +1,18 @@
 //! Proves that evaluation does not touch the heap: a counting global allocator watches this
-//! thread while a representative set of expressions (and a RuleSet) is evaluated.
+//! thread while a representative set of expressions (and a RuleSet) is evaluated, and while
+//! traffic rules (redirects, bulk lists, transforms, custom errors) run without firing. A rule
+//! that fires allocates its output only, which is counted exactly too.
 
-use edgeward_rules::{compile, Action, Phase, Request, Rule, RuleSet};
+use edgeward_rules::{
+    compile, compile_response, Action, BulkEntry, BulkRedirects, CustomErrorRule, ErrorBody, ErrorFacts,
+    ErrorFormat, HeaderOp, Hsts, Phase, RedirectRule, RedirectStatus, Request, RequestTransform,
+    ResponseTransform, Rule, RuleSet, TrafficRules, ValueExpr, Vars,
+};
+use http::{HeaderMap, HeaderValue};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::hint::black_box;
+use std::sync::Arc;
 
 struct Counting;
 
@@ -95,7 +104,7 @@ fn request<'a>(headers: &'a &'a [(&'a str, &'a str)]) -> Request<'a> {
 #[test]
 fn the_counter_sees_allocations() {
     let n = allocations(|| {
-        std::hint::black_box(compile(r#"http.host eq "a""#).unwrap());
+        black_box(compile(r#"http.host eq "a""#).unwrap());
     });
     assert!(n > 0, "compiling allocates, so the counter must see it");
 }
@@ -131,7 +140,7 @@ fn eval_does_not_allocate() {
     });
     let n = allocations(|| {
         for e in &exprs {
-            std::hint::black_box(e.eval(&req));
+            black_box(e.eval(&req));
         }
     });
     assert_eq!(n, 0, "eval allocated {n} times (IPv6 request)");
@@ -159,9 +168,145 @@ fn ruleset_evaluate_does_not_allocate() {
     let n = allocations(|| {
         for _ in 0..10 {
             let v = set.evaluate(&req, &mut |_| logs += 1);
-            std::hint::black_box(v);
+            black_box(v);
         }
     });
     assert_eq!(n, 0, "RuleSet::evaluate allocated {n} times");
     assert!(logs > 0);
+}
+
+/// A zone with every kind of traffic rule, none of which matches [`request`] over TLS.
+fn traffic() -> TrafficRules {
+    let never = |i: usize| {
+        format!(r#"http.host eq "other{i}.example" or starts_with(http.request.uri.path, "/x{i}/")"#)
+    };
+    let mut list = BulkRedirects::default();
+    for i in 0..1000u32 {
+        let entry = BulkEntry {
+            target: format!("https://new.example/{i}").into(),
+            status: RedirectStatus::MovedPermanently,
+            preserve_query: true,
+            line: i + 1,
+        };
+        list.insert(&format!("www.example.com/moved/{i}"), entry.clone())
+            .unwrap();
+        list.insert(&format!("/gone/{i}"), entry).unwrap();
+    }
+    TrafficRules {
+        always_use_https: true,
+        hsts: Some(Hsts::new(31_536_000, true, true).unwrap()),
+        redirects: (0..20)
+            .map(|i| RedirectRule {
+                id: format!("r{i}"),
+                expr: compile(&never(i)).unwrap(),
+                target: ValueExpr::function(r#"regex_replace(http.request.uri.path, "^/x/(.*)", "/y/${1}")"#)
+                    .unwrap(),
+                status: RedirectStatus::PermanentRedirect,
+                preserve_query: true,
+            })
+            .collect(),
+        redirect_lists: vec![Arc::new(list)],
+        request_transforms: (0..20)
+            .map(|i| RequestTransform {
+                id: format!("t{i}"),
+                expr: compile(&never(i)).unwrap(),
+                headers: vec![
+                    HeaderOp::set("x-client-ip", ValueExpr::template("${ip.src}").unwrap()).unwrap(),
+                ],
+                path: Some(ValueExpr::template("/v2${path}").unwrap()),
+                query: None,
+            })
+            .collect(),
+        response_transforms: (0..20)
+            .map(|i| ResponseTransform {
+                id: format!("s{i}"),
+                expr: compile_response(&format!("http.response.code eq 5{i:02}")).unwrap(),
+                headers: vec![HeaderOp::remove("server").unwrap()],
+            })
+            .collect(),
+        custom_errors: (0..20)
+            .map(|i| CustomErrorRule {
+                id: format!("c{i}"),
+                expr: compile_response(&format!("http.response.code eq 4{i:02} and {}", never(i))).unwrap(),
+                origin: true,
+                status: None,
+                content_type: HeaderValue::from_static("text/html"),
+                body: ErrorBody::parse(ErrorFormat::Html, "<h1>{{status}}</h1>").unwrap(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn traffic_rules_that_do_not_fire_do_not_allocate() {
+    let zone = traffic();
+    let headers: &[(&str, &str)] = &[("accept", "text/html")];
+    let mut req = request(&headers);
+    req.tls = true;
+    let vars = Vars {
+        request_id: "8f1c",
+        zone: "www",
+    };
+    let facts = ErrorFacts {
+        status: 404,
+        from_origin: true,
+        error_code: None,
+        title: "Not Found",
+        explanation: "",
+    };
+    let mut map = HeaderMap::with_capacity(8);
+    map.insert("server", HeaderValue::from_static("origin"));
+    let mut pq = None;
+    // Warm-up (regex caches), and proof that nothing fires for this request.
+    assert_eq!(zone.redirect(&req, &vars, 443), None);
+    assert_eq!(zone.apply_request(&req, &vars, &mut map, &mut pq).rules, 0);
+    assert_eq!(zone.apply_response(&req, &vars, 200, &mut map).rules, 0);
+    assert_eq!(zone.custom_error(&req, &vars, &facts), None);
+    let n = allocations(|| {
+        for _ in 0..50 {
+            black_box(zone.redirect(&req, &vars, 443));
+            black_box(zone.has_redirect("www.Example.com", "/Search"));
+            black_box(zone.apply_request(&req, &vars, &mut map, &mut pq));
+            black_box(zone.apply_response(&req, &vars, 200, &mut map));
+            black_box(zone.custom_error(&req, &vars, &facts));
+            black_box(zone.hsts(true));
+        }
+    });
+    assert_eq!(n, 0, "traffic rules allocated {n} times without firing");
+    assert_eq!(pq, None);
+    assert_eq!(map.len(), 1);
+}
+
+#[test]
+fn firing_rules_allocate_their_output_only() {
+    let zone = traffic();
+    let headers: &[(&str, &str)] = &[];
+    let mut req = request(&headers);
+    req.tls = true;
+    let vars = Vars::default();
+    // A bulk-list hit: the Location string, nothing else.
+    req.host = "WWW.example.com:443";
+    req.path = "/moved/999";
+    let hit = zone.redirect(&req, &vars, 443);
+    let n = allocations(|| {
+        black_box(zone.redirect(&req, &vars, 443));
+    });
+    assert_eq!(hit.unwrap().location, "https://new.example/999?q=edge&id=1");
+    assert_eq!(n, 1, "a bulk redirect allocates exactly its Location");
+    // Always Use HTTPS: the target and the Location.
+    req.tls = false;
+    let n = allocations(|| {
+        black_box(zone.redirect(&req, &vars, 443));
+    });
+    assert!(n <= 2, "an HTTPS redirect allocated {n} times");
+    // A static header set on a matching response rule replaces a value: no allocation.
+    let mut map = HeaderMap::with_capacity(8);
+    map.insert("server", HeaderValue::from_static("origin"));
+    zone.apply_response(&req, &vars, 503, &mut map);
+    map.insert("server", HeaderValue::from_static("origin"));
+    let n = allocations(|| {
+        black_box(zone.apply_response(&req, &vars, 503, &mut map));
+    });
+    assert_eq!(n, 0, "removing a header allocated {n} times");
+    assert!(map.is_empty());
 }
