@@ -131,6 +131,10 @@ pub mod ext;
 pub mod server;
 mod share;
 
+// edgeward patch: tests of the changes listed in EDGEWARD-PATCHES.md.
+#[cfg(test)]
+mod edgeward_tests;
+
 #[cfg(fuzzing)]
 #[cfg_attr(feature = "unstable", allow(missing_docs))]
 pub mod fuzz_bridge;

@@ -207,7 +207,7 @@ fn decode_frame(decoder: &mut FrameDecoder, mut bytes: BytesMut) -> Result<Optio
                 },
                 Err(e) => {
                     proto_err!(conn: "failed HPACK decoding; err={:?}", e);
-                    return Err(Error::library_go_away(Reason::PROTOCOL_ERROR));
+                    return Err(Error::library_go_away(hpack_error_reason(&e)));
                 }
             }
 
@@ -233,7 +233,7 @@ fn decode_frame(decoder: &mut FrameDecoder, mut bytes: BytesMut) -> Result<Optio
 
             res.map_err(|e| {
                 proto_err!(conn: "failed to load SETTINGS frame; err={:?}", e);
-                Error::library_go_away(Reason::PROTOCOL_ERROR)
+                Error::library_go_away(load_error_reason(&e))
             })?
             .into()
         }
@@ -242,7 +242,7 @@ fn decode_frame(decoder: &mut FrameDecoder, mut bytes: BytesMut) -> Result<Optio
 
             res.map_err(|e| {
                 proto_err!(conn: "failed to load PING frame; err={:?}", e);
-                Error::library_go_away(Reason::PROTOCOL_ERROR)
+                Error::library_go_away(load_error_reason(&e))
             })?
             .into()
         }
@@ -251,7 +251,7 @@ fn decode_frame(decoder: &mut FrameDecoder, mut bytes: BytesMut) -> Result<Optio
 
             res.map_err(|e| {
                 proto_err!(conn: "failed to load WINDOW_UPDATE frame; err={:?}", e);
-                Error::library_go_away(Reason::PROTOCOL_ERROR)
+                Error::library_go_away(load_error_reason(&e))
             })?
             .into()
         }
@@ -271,7 +271,7 @@ fn decode_frame(decoder: &mut FrameDecoder, mut bytes: BytesMut) -> Result<Optio
             let res = frame::Reset::load(head, &bytes[frame::HEADER_LEN..]);
             res.map_err(|e| {
                 proto_err!(conn: "failed to load RESET frame; err={:?}", e);
-                Error::library_go_away(Reason::PROTOCOL_ERROR)
+                Error::library_go_away(load_error_reason(&e))
             })?
             .into()
         }
@@ -279,7 +279,7 @@ fn decode_frame(decoder: &mut FrameDecoder, mut bytes: BytesMut) -> Result<Optio
             let res = frame::GoAway::load(head, &bytes[frame::HEADER_LEN..]);
             res.map_err(|e| {
                 proto_err!(conn: "failed to load GO_AWAY frame; err={:?}", e);
-                Error::library_go_away(Reason::PROTOCOL_ERROR)
+                Error::library_go_away(load_error_reason(&e))
             })?
             .into()
         }
@@ -300,6 +300,16 @@ fn decode_frame(decoder: &mut FrameDecoder, mut bytes: BytesMut) -> Result<Optio
                     let id = head.stream_id();
                     proto_err!(stream: "PRIORITY invalid dependency ID; stream={:?}", id);
                     return Err(Error::library_reset(id, Reason::PROTOCOL_ERROR));
+                }
+                // edgeward patch (RFC 9113 §6.3): a PRIORITY frame whose length is not 5
+                // is a stream error of type FRAME_SIZE_ERROR, not a connection error.
+                Err(frame::Error::InvalidPayloadLength) => {
+                    let id = head.stream_id();
+                    tracing::debug!(
+                        "stream error FRAME_SIZE_ERROR -- PRIORITY length is not 5; stream={:?}",
+                        id
+                    );
+                    return Err(Error::library_reset(id, Reason::FRAME_SIZE_ERROR));
                 }
                 Err(e) => {
                     proto_err!(conn: "failed to load PRIORITY frame; err={:?};", e);
@@ -390,7 +400,7 @@ fn decode_frame(decoder: &mut FrameDecoder, mut bytes: BytesMut) -> Result<Optio
                 }
                 Err(e) => {
                     proto_err!(conn: "failed HPACK decoding; err={:?}", e);
-                    return Err(Error::library_go_away(Reason::PROTOCOL_ERROR));
+                    return Err(Error::library_go_away(hpack_error_reason(&e)));
                 }
             }
 
@@ -408,6 +418,37 @@ fn decode_frame(decoder: &mut FrameDecoder, mut bytes: BytesMut) -> Result<Optio
     };
 
     Ok(Some(frame))
+}
+
+/// edgeward patch (RFC 9113 §4.3): the connection error code for a header block that
+/// failed to decode. A block that cannot be decompressed (bad representation, index,
+/// integer, Huffman code, table size update, or truncated at END_HEADERS) is a
+/// COMPRESSION_ERROR; a field that decodes but is not a valid name, value, method,
+/// status or pseudo-header keeps upstream's PROTOCOL_ERROR.
+fn hpack_error_reason(e: &frame::Error) -> Reason {
+    use hpack::DecoderError::{InvalidPseudoheader, InvalidStatusCode, InvalidUtf8};
+    match e {
+        frame::Error::Hpack(InvalidUtf8 | InvalidStatusCode | InvalidPseudoheader) => {
+            Reason::PROTOCOL_ERROR
+        }
+        frame::Error::Hpack(_) => Reason::COMPRESSION_ERROR,
+        _ => Reason::PROTOCOL_ERROR,
+    }
+}
+
+/// edgeward patch (RFC 9113 §4.2, §6.4, §6.5, §6.5.2, §6.7, §6.8, §6.9): the connection
+/// error code for a SETTINGS, PING, WINDOW_UPDATE, RST_STREAM or GOAWAY frame that failed
+/// to load. A length the frame type does not allow is a FRAME_SIZE_ERROR, an
+/// SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1 a FLOW_CONTROL_ERROR, anything else a
+/// PROTOCOL_ERROR as upstream.
+fn load_error_reason(e: &frame::Error) -> Reason {
+    match e {
+        frame::Error::BadFrameSize
+        | frame::Error::InvalidPayloadLength
+        | frame::Error::InvalidPayloadAckSettings => Reason::FRAME_SIZE_ERROR,
+        frame::Error::InvalidInitialWindowSize => Reason::FLOW_CONTROL_ERROR,
+        _ => Reason::PROTOCOL_ERROR,
+    }
 }
 
 impl<T> Stream for FramedRead<T>

@@ -141,6 +141,10 @@ pub enum Error {
     /// An invalid setting value was provided
     InvalidSettingValue,
 
+    /// edgeward patch (RFC 9113 §6.5.2): SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1,
+    /// a connection error of type FLOW_CONTROL_ERROR rather than PROTOCOL_ERROR.
+    InvalidInitialWindowSize,
+
     /// An invalid window update value
     InvalidWindowUpdateValue,
 

@@ -1,4 +1,4 @@
-use super::{DecoderError, NeedMore};
+use super::DecoderError;
 use crate::ext::Protocol;
 
 use bytes::Bytes;
@@ -63,7 +63,11 @@ impl Header<Option<HeaderName>> {
 impl Header {
     pub fn new(name: Bytes, value: Bytes) -> Result<Header, DecoderError> {
         if name.is_empty() {
-            return Err(DecoderError::NeedMore(NeedMore::UnexpectedEndOfStream));
+            // edgeward patch (RFC 9113 §8.2.1, §4.3): an empty name is a complete HPACK
+            // literal naming an invalid field, not a truncated block, so it is reported
+            // like any other invalid name (`InvalidUtf8`, what `HeaderName` errors map
+            // to) and stays PROTOCOL_ERROR rather than becoming COMPRESSION_ERROR.
+            return Err(DecoderError::InvalidUtf8);
         }
         if name[0] == b':' {
             match &name[1..] {

@@ -427,6 +427,21 @@ impl Recv {
             return Err(Error::library_reset(stream.id, Reason::PROTOCOL_ERROR));
         }
 
+        // edgeward patch (RFC 9113 §8.1): pseudo-header fields in a trailer section make
+        // the message malformed, a stream error of type PROTOCOL_ERROR (upstream dropped
+        // them and passed the trailers on).
+        let pseudo = frame.pseudo();
+        if pseudo.method.is_some()
+            || pseudo.scheme.is_some()
+            || pseudo.authority.is_some()
+            || pseudo.path.is_some()
+            || pseudo.protocol.is_some()
+            || pseudo.status.is_some()
+        {
+            proto_err!(stream: "recv_trailers: pseudo-header field in trailers; stream={:?}", stream.id);
+            return Err(Error::library_reset(stream.id, Reason::PROTOCOL_ERROR));
+        }
+
         let trailers = frame.into_fields();
 
         // Push the frame onto the stream's recv buffer
@@ -659,6 +674,18 @@ impl Recv {
         let sz = sz as WindowSize;
 
         let is_ignoring_frame = stream.state.is_local_error();
+
+        // edgeward patch (RFC 9113 §5.1): DATA on a half-closed (remote) stream is a
+        // stream error of type STREAM_CLOSED. The frame still counts against the
+        // connection window (§6.9); the caller releases it again on a stream error.
+        if !is_ignoring_frame && stream.state.is_recv_half_closed() {
+            tracing::debug!(
+                "stream error STREAM_CLOSED -- DATA on half-closed (remote) stream={:?}",
+                stream.id
+            );
+            self.consume_connection_window(sz)?;
+            return Err(Error::library_reset(stream.id, Reason::STREAM_CLOSED));
+        }
 
         if !is_ignoring_frame && !stream.state.is_recv_streaming() {
             // TODO: There are cases where this can be a stream error of

@@ -421,6 +421,12 @@ impl State {
         )
     }
 
+    /// edgeward patch (RFC 9113 §5.1): true in half-closed (remote), where a DATA or
+    /// HEADERS frame is a stream error of type STREAM_CLOSED.
+    pub fn is_recv_half_closed(&self) -> bool {
+        matches!(self.inner, HalfClosedRemote(..))
+    }
+
     pub fn is_recv_end_stream(&self) -> bool {
         // In each case END_STREAM has been received.
         matches!(

@@ -582,6 +582,11 @@ impl Inner {
                     },
                     Err(RecvHeaderBlockError::State(err)) => Err(err),
                 }
+            } else if stream.state.is_recv_half_closed() {
+                // edgeward patch (RFC 9113 §5.1): HEADERS on a half-closed (remote)
+                // stream is a stream error of type STREAM_CLOSED.
+                tracing::debug!("stream error STREAM_CLOSED -- HEADERS on half-closed (remote) stream={:?}", stream.id);
+                Err(Error::library_reset(stream.id, Reason::STREAM_CLOSED))
             } else {
                 if !frame.is_end_stream() {
                     // Receiving trailers that don't set EOS is a "malformed"
