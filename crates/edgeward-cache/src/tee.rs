@@ -79,6 +79,11 @@ where
                         this.copy.extend_from_slice(data);
                     }
                 }
+                // The last frame of a body of known length ends it: a reader that stops at
+                // `is_end_stream` never polls for `None`, and the copy must still be stored.
+                if this.inner.is_end_stream() {
+                    this.complete(true);
+                }
             }
             Poll::Ready(Some(Err(_))) => this.complete(false),
             Poll::Ready(None) => this.complete(true),

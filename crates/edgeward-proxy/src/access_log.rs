@@ -13,7 +13,10 @@
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use edgeward_analytics::{is_routine, Event, Protocol as AnalyticsProtocol, RoutineRequest, Source};
+use edgeward_analytics::{
+    is_routine, CacheStatus as AnalyticsCacheStatus, Event, Protocol as AnalyticsProtocol, RoutineRequest,
+    Source,
+};
 
 use edgeward_errors::{EdgeError, ErrorSource};
 use edgeward_http::RequestHead;
@@ -47,6 +50,8 @@ pub struct AccessRecord<'h> {
     pub protocol: Protocol,
     /// What went through the tunnel after a protocol switch.
     pub tunnel: Option<Tunnelled>,
+    /// How the cache took part.
+    pub cache_status: Option<edgeward_cache::CacheStatus>,
     /// Status sent to the client (or 499).
     pub status: u16,
     zone: Option<&'h str>,
@@ -76,6 +81,7 @@ impl<'h> AccessRecord<'h> {
             source: None,
             protocol: Protocol::Http11,
             tunnel: None,
+            cache_status: None,
             status: 0,
             zone: None,
             origin_status: None,
@@ -220,7 +226,7 @@ impl<'h> AccessRecord<'h> {
                 (None, Protocol::Http2) => AnalyticsProtocol::H2,
                 (None, _) => AnalyticsProtocol::H1,
             }),
-            cache_status: None,
+            cache_status: self.cache_status.map(analytics_cache_status),
             ws_bytes_in: self.tunnel.map(|t| t.bytes_in),
             ws_bytes_out: self.tunnel.map(|t| t.bytes_out),
             ws_duration_us: self.tunnel.map(|t| t.duration.as_micros() as u64),
@@ -252,9 +258,24 @@ impl<'h> AccessRecord<'h> {
             bytes_out = self.body_bytes,
             duration_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0,
             tunnel_ms = self.tunnel.map(|t| t.duration.as_millis() as u64),
+            cache = self.cache_status.map(|c| c.as_str()),
             user_agent = &*self.header("user-agent"),
             referer = &*self.header("referer"),
         );
+    }
+}
+
+/// The analytics name of a cache status (UPDATING is stale content served while refreshing).
+fn analytics_cache_status(status: edgeward_cache::CacheStatus) -> AnalyticsCacheStatus {
+    use edgeward_cache::CacheStatus as C;
+    match status {
+        C::Hit => AnalyticsCacheStatus::Hit,
+        C::Miss => AnalyticsCacheStatus::Miss,
+        C::Expired => AnalyticsCacheStatus::Expired,
+        C::Stale | C::Updating => AnalyticsCacheStatus::Stale,
+        C::Revalidated => AnalyticsCacheStatus::Revalidated,
+        C::Bypass => AnalyticsCacheStatus::Bypass,
+        C::Dynamic => AnalyticsCacheStatus::Dynamic,
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use edgeward_config::{Config, UpstreamSettings, Zone, ZoneIndex};
 use edgeward_http::Limits;
 
+use edgeward_cache::Cache;
 use edgeward_upstream::{Cluster, Upstreams};
 
 use crate::protect::{Shields, ZoneProtections};
@@ -25,6 +26,8 @@ pub struct Edge {
     pub shields: Arc<Shields>,
     /// Where request records go besides the log (analytics, metrics).
     pub telemetry: Telemetry,
+    /// The process's shared cache, when `[cache]` is configured.
+    pub cache: Option<Cache>,
     zones: Vec<ZoneRuntime>,
     index: ZoneIndex,
 }
@@ -46,6 +49,7 @@ impl Edge {
         shields: Arc<Shields>,
         upstreams: &Upstreams<UpstreamBody>,
         telemetry: Telemetry,
+        cache: Option<Cache>,
     ) -> Self {
         let zones = config
             .zones
@@ -61,6 +65,7 @@ impl Edge {
             config,
             shields,
             telemetry,
+            cache,
             zones,
             index,
         }

@@ -7,6 +7,7 @@
 //! `tls` for TLS termination.
 
 pub mod access_log;
+pub mod cache;
 pub mod challenge;
 pub mod demo;
 pub mod edge;

@@ -8,13 +8,18 @@
 //! `forward`'s; choosing the origin, pools, health and retry rules (RFC 9112 §9.3.1) are
 //! `edgeward_upstream`'s.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use edgeward_config::{Balance, HashKey, HostPattern};
 use edgeward_errors::{EdgeError, OriginFault};
+use edgeward_upstream::BoxError;
 use http::header::{HeaderValue, CONNECTION, UPGRADE};
 use http::StatusCode;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
 
 use crate::edge::Edge;
 use crate::forward::{strip_response_hop_by_hop, upstream_request, Forwarding};
@@ -26,6 +31,44 @@ use crate::route::Routed;
 /// The origin's response body: streamed, the connection back in its pool at the end.
 pub type OriginBody = edgeward_upstream::OriginBody<UpstreamBody>;
 
+/// A response body on its way to the client: the origin's as it streams, or one the cache
+/// stages made (served from the store, teed into it, or compressed).
+pub enum StreamBody {
+    /// The origin's body, untouched (the common case: no allocation).
+    Origin(OriginBody),
+    /// A body from the cache stages.
+    Transformed(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+impl Body for StreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            StreamBody::Origin(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            StreamBody::Transformed(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            StreamBody::Origin(b) => b.is_end_stream(),
+            StreamBody::Transformed(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            StreamBody::Origin(b) => b.size_hint(),
+            StreamBody::Transformed(b) => b.size_hint(),
+        }
+    }
+}
+
 /// Forwards the request to the zone's origins; the origin's response head, or the catalog
 /// error for why there is none (409 DNS, 502, 503, 504).
 pub async fn forward(
@@ -33,6 +76,18 @@ pub async fn forward(
     routed: Routed,
     req: &RequestCtx<'_>,
     body: UpstreamBody,
+) -> Result<OriginReply, EdgeError> {
+    forward_adjusted(edge, routed, req, body, |_| {}).await
+}
+
+/// `forward`, with `adjust` applied to the forwarded request (a cache fill's method and
+/// validators) each time it is built.
+pub async fn forward_adjusted(
+    edge: &Edge,
+    routed: Routed,
+    req: &RequestCtx<'_>,
+    body: UpstreamBody,
+    adjust: impl Fn(&mut http::Request<UpstreamBody>),
 ) -> Result<OriginReply, EdgeError> {
     let zone = edge.zone(routed.zone);
     let fallback_host = zone.hosts.iter().find_map(|h| match h {
@@ -56,6 +111,7 @@ pub async fn forward(
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("upgrade"));
         }
+        adjust(&mut request);
         Ok(request)
     };
     let request = build(body)?;
@@ -147,7 +203,7 @@ fn origin_reply(
         status: parts.status,
         reason,
         headers: parts.headers,
-        body,
+        body: StreamBody::Origin(body),
         idle_timeout,
         upgrade,
     })

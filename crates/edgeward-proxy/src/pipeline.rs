@@ -11,7 +11,8 @@
 //! 5. protections (`protect::run`): IP rules, custom rules, rate limits, WAF, browser
 //!    check, Basic auth — each may end the request or ask for a challenge;
 //! 6. upgrades (`upgrade_allowed`): a protocol switch the zone does not allow is refused;
-//! 7. upstream (`origin::forward`): the origin's response (or 409 / 502 / 504);
+//! 7. cache and upstream (`cache::fetch`, `origin::forward`): a cache hit (with the edge's
+//!    own 304/412/206/416), else the origin's response (or 409 / 502 / 503 / 504), stored;
 //! 8. response stages: rate limits that count by status, a zone's own page for origin 404s;
 //! 9. render (`Response::from_*`, `response::stamp`) and write (the session);
 //! 10. tunnel (`Session::tunnel`) after a 101, then log (`AccessRecord::emit`).
@@ -19,7 +20,10 @@
 //! Each phase ends the request by returning an `EdgeError` (or a challenge). Reading and
 //! writing bytes belong to the sessions (`session::h1`, `session::h2`); this module decides.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use edgeward_cache::EDGEWARD_CACHE_STATUS;
 
 use edgeward_errors::{EdgeError, RenderContext};
 use edgeward_http::RequestHead;
@@ -27,6 +31,7 @@ use edgeward_waf::CHALLENGE_PATH;
 use http::StatusCode;
 
 use crate::access_log::AccessRecord;
+use crate::cache::{self, Fetched};
 use crate::edge::Edge;
 use crate::protect::{self, Stop};
 use crate::request::RequestCtx;
@@ -38,7 +43,7 @@ use crate::session::{Driven, Session};
 use crate::{challenge, endpoints, origin};
 
 /// One request's whole life on `session`, from its parsed head to its log line.
-pub async fn serve<S: Session>(edge: &Edge, session: &mut S, head: RequestHead, started: Instant) {
+pub async fn serve<S: Session>(edge: &Arc<Edge>, session: &mut S, head: RequestHead, started: Instant) {
     let request_id = RequestId::next();
     let telemetry = &edge.telemetry;
     let mut record = AccessRecord::new(session.peer(), request_id, started);
@@ -84,6 +89,7 @@ pub async fn serve<S: Session>(edge: &Edge, session: &mut S, head: RequestHead, 
     record.origin_duration = outcome.origin_duration;
     record.rule_id = outcome.rule_id;
     record.source = outcome.source;
+    record.cache_status = outcome.cache_status;
 
     // 9: render and write.
     let ctx = RenderContext {
@@ -161,7 +167,12 @@ pub async fn refuse<S: Session>(
 }
 
 /// Phases 4–8 for an admitted request: everything that may wait on the body or the origin.
-pub async fn decide(edge: &Edge, routed: Routed, req: &RequestCtx<'_>, mut body: UpstreamBody) -> Outcome {
+pub async fn decide(
+    edge: &Arc<Edge>,
+    routed: Routed,
+    req: &RequestCtx<'_>,
+    mut body: UpstreamBody,
+) -> Outcome {
     let zone = edge.zone(routed.zone);
     let shields = &edge.shields;
 
@@ -198,19 +209,32 @@ pub async fn decide(edge: &Edge, routed: Routed, req: &RequestCtx<'_>, mut body:
         };
     }
 
-    // 7: the origin.
+    // 7: the cache (a hit answers here), else the origin.
     let asked = Instant::now();
-    let forwarded = origin::forward(edge, routed, req, body).await;
+    let fetched = match &edge.cache {
+        Some(cache) => cache::fetch(edge, cache, routed, req, body).await,
+        None => origin::forward(edge, routed, req, body)
+            .await
+            .map(|reply| Fetched {
+                reply,
+                status: None,
+                asked_origin: true,
+            }),
+    };
     let origin_duration = Some(asked.elapsed());
 
     // 8: response stages.
-    let status = match &forwarded {
-        Ok(origin) => origin.status.as_u16(),
+    let status = match &fetched {
+        Ok(fetched) => fetched.reply.status.as_u16(),
         Err(error) => error.status(),
     };
     protect::count_response(shields, zone, &passed, status).await;
-    let origin = match forwarded {
-        Ok(origin) => origin,
+    let Fetched {
+        reply: mut origin,
+        status: cache_status,
+        asked_origin,
+    } = match fetched {
+        Ok(fetched) => fetched,
         Err(error) => {
             return Outcome {
                 rule_id: passed.logged_rule,
@@ -219,6 +243,14 @@ pub async fn decide(edge: &Edge, routed: Routed, req: &RequestCtx<'_>, mut body:
             };
         }
     };
+    if let Some(cache_status) = cache_status {
+        if !origin.headers.contains_key(&EDGEWARD_CACHE_STATUS) {
+            origin.headers.insert(
+                EDGEWARD_CACHE_STATUS.clone(),
+                http::HeaderValue::from_static(cache_status.as_str()),
+            );
+        }
+    }
     let intercepted = origin.status == StatusCode::NOT_FOUND
         && zone.intercept_origin_404
         && zone.error_pages.for_status(404).is_some();
@@ -229,10 +261,11 @@ pub async fn decide(edge: &Edge, routed: Routed, req: &RequestCtx<'_>, mut body:
     };
     Outcome {
         reply,
-        origin_status: Some(status),
+        origin_status: asked_origin.then_some(status),
         rule_id: passed.logged_rule,
         source: None,
-        origin_duration,
+        origin_duration: asked_origin.then_some(origin_duration).flatten(),
+        cache_status,
     }
 }
 

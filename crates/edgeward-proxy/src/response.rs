@@ -15,7 +15,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
 use crate::forward::{VIA, X_REQUEST_ID};
-use crate::origin::OriginBody;
+use crate::origin::StreamBody;
 
 /// The server's product token on edge-generated responses.
 const SERVER: HeaderValue = HeaderValue::from_static("edgeward");
@@ -39,7 +39,7 @@ pub struct OriginReply {
     /// Headers with hop-by-hop fields removed (a 101 keeps its `Upgrade`).
     pub headers: HeaderMap,
     /// The body, streamed.
-    pub body: OriginBody,
+    pub body: StreamBody,
     /// Longest wait for the next piece of the body before the exchange is abandoned.
     pub idle_timeout: Duration,
     /// For a 101: the origin's side of the switched connection.
@@ -70,6 +70,8 @@ pub struct Outcome {
     pub source: Option<ErrorSource>,
     /// How long the origin took to send its response head, when it was asked.
     pub origin_duration: Option<Duration>,
+    /// How the cache took part, when the zone has one.
+    pub cache_status: Option<edgeward_cache::CacheStatus>,
 }
 
 impl Outcome {
@@ -89,6 +91,7 @@ impl Outcome {
             rule_id: None,
             source: None,
             origin_duration: None,
+            cache_status: None,
         }
     }
 }
@@ -112,7 +115,7 @@ pub enum ResponseBody {
     /// The origin's body, streamed.
     Origin {
         /// The body.
-        body: OriginBody,
+        body: StreamBody,
         /// Longest wait for the next frame.
         idle_timeout: Duration,
     },

@@ -21,6 +21,7 @@ use tokio::sync::{watch, Notify};
 
 use edgeward_admin::{AdminState, Metrics};
 use edgeward_analytics::{Analytics, AnalyticsHandle, EventQuery};
+use edgeward_cache::Cache;
 use edgeward_config::RateLimitStoreSettings;
 use edgeward_limits::{FailMode, MemoryStore, RedisConfig, RedisStore, Store};
 use edgeward_upstream::Upstreams;
@@ -39,6 +40,7 @@ pub struct Server {
     shields: Arc<Shields>,
     upstreams: Arc<Upstreams<UpstreamBody>>,
     telemetry: Telemetry,
+    cache: Option<Cache>,
     config_path: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
     active: AtomicUsize,
@@ -99,13 +101,31 @@ impl Bound {
             }
             None => None,
         };
+        let cache = match &config.cache.settings {
+            Some(settings) => {
+                let store = edgeward_cache::open_store(&settings.store)
+                    .map_err(|e| io::Error::other(format!("cache store: {e}")))?;
+                let cache = Cache::new(store, settings.clone());
+                // Purges published by other edges (Redis pub/sub), when configured.
+                let _listener = cache.start_purge_listener().await;
+                Some(cache)
+            }
+            None => None,
+        };
         let (shutdown, _) = watch::channel(false);
-        let edge = Edge::new(config, Arc::clone(&shields), &upstreams, telemetry.clone());
+        let edge = Edge::new(
+            config,
+            Arc::clone(&shields),
+            &upstreams,
+            telemetry.clone(),
+            cache.clone(),
+        );
         let server = Arc::new(Server {
             edge: ArcSwap::from_pointee(edge),
             shields,
             upstreams,
             telemetry,
+            cache,
             config_path,
             shutdown,
             active: AtomicUsize::new(0),
@@ -195,6 +215,9 @@ impl Server {
         if config.tls != old.config.tls {
             tracing::warn!("[[tls]] changes (listeners and certificates) take effect on restart only");
         }
+        if format!("{:?}", config.cache.settings) != format!("{:?}", old.config.cache.settings) {
+            tracing::warn!("[cache] changes take effect on restart only (cache rules reload now)");
+        }
         if config.services.rate_limit_store != old.config.services.rate_limit_store
             || config.services.challenge != old.config.services.challenge
             || config.services.analytics != old.config.services.analytics
@@ -207,6 +230,7 @@ impl Server {
             Arc::clone(&self.shields),
             &self.upstreams,
             self.telemetry.clone(),
+            self.cache.clone(),
         );
         self.edge.store(Arc::new(edge));
         tracing::info!(path = %path.display(), "configuration reloaded");

@@ -13,12 +13,23 @@ use edgeward_errors::{EdgeError, ErrorSource, ForbiddenReason, MediaHint, Method
 use edgeward_rules::{Action, Phase};
 
 use super::{body_size, text, Headers, Inspection, Stop};
-use crate::request::bare_host;
+use crate::request::{bare_host, RequestCtx};
 
-/// Calls `f` with the request as the rules language sees it. Borrowed fields cannot
-/// cross an await, so every decision that reads them is made inside `f`.
+/// Calls `f` with the request under inspection as the rules language sees it.
 pub(super) fn with_fields<T>(x: &Inspection<'_>, f: impl FnOnce(&edgeward_rules::Request<'_>) -> T) -> T {
-    let head = x.req.head;
+    request_fields(x.req, &x.path, x.query, x.country, f)
+}
+
+/// Calls `f` with `req` as the rules language sees it (`path` as decisions see it).
+/// Borrowed fields cannot cross an await, so every decision that reads them is made in `f`.
+pub(crate) fn request_fields<T>(
+    req: &RequestCtx<'_>,
+    path: &str,
+    query: &str,
+    country: Option<&str>,
+    f: impl FnOnce(&edgeward_rules::Request<'_>) -> T,
+) -> T {
+    let head = req.head;
     // Rules see the host as routing does: lower case, without the port or a trailing dot.
     let bare = bare_host(head.host());
     let host = if bare.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -34,16 +45,16 @@ pub(super) fn with_fields<T>(x: &Inspection<'_>, f: impl FnOnce(&edgeward_rules:
     let headers = Headers(head);
     let fields = edgeward_rules::Request {
         host: &host,
-        path: &x.path,
-        query: x.query,
+        path,
+        query,
         method: head.method(),
         user_agent: &user_agent,
         cookie: &cookie,
         referer: &referer,
-        ip: x.req.client_ip,
-        country: x.country,
+        ip: req.client_ip,
+        country,
         body_size: body_size(head),
-        tls: x.req.transport.tls,
+        tls: req.transport.tls,
         headers: &headers,
     };
     f(&fields)

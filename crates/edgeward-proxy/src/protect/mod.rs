@@ -29,6 +29,7 @@ use crate::request::RequestCtx;
 use crate::request_body::UpstreamBody;
 
 pub use clearance::unix_now;
+pub(crate) use custom_rules::request_fields;
 pub use rate_limit::count_response;
 
 /// Process-wide protection state: survives reloads so counters and clearances do.

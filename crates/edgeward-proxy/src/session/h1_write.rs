@@ -20,7 +20,7 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::Written;
-use crate::origin::OriginBody;
+use crate::origin::StreamBody;
 use crate::response::{Response, ResponseBody};
 
 /// Flush the output buffer once it holds this much.
@@ -161,7 +161,7 @@ pub async fn write_response<W: AsyncWrite + Unpin>(
 async fn stream_body<W: AsyncWrite + Unpin>(
     wr: &mut W,
     out: &mut Vec<u8>,
-    body: &mut OriginBody,
+    body: &mut StreamBody,
     framing: ResponseFraming,
     idle: Duration,
     client_write: Duration,

@@ -542,7 +542,7 @@ async fn send_data(
 /// Streams an origin body onto the stream, trailers included.
 async fn stream_origin(
     send: &mut SendStream<Bytes>,
-    body: &mut crate::origin::OriginBody,
+    body: &mut crate::origin::StreamBody,
     idle: Duration,
     client_write: Duration,
 ) -> std::io::Result<u64> {
