@@ -150,6 +150,7 @@ mod tests {
             upgrade_idle_timeout: crate::DEFAULT_UPGRADE_IDLE_TIMEOUT,
             error_pages: ErrorPages::default(),
             policy: Default::default(),
+            traffic: Default::default(),
         }
     }
 

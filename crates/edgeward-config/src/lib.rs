@@ -29,6 +29,7 @@ mod policy_tests;
 mod schema;
 mod services;
 mod tls;
+mod traffic;
 mod upstream;
 mod validate;
 
@@ -39,6 +40,7 @@ use std::time::Duration;
 pub use cache::CacheConfig;
 pub use duration::parse_duration;
 pub use edgeward_http::Limits;
+pub use edgeward_rules::TrafficRules;
 pub use error::ConfigError;
 pub use hosts::{HostPattern, ZoneIndex};
 pub use origin::{parse_origin, Origin, OriginAddress};
@@ -112,6 +114,8 @@ pub struct Zone {
     pub error_pages: ErrorPages,
     /// Protections: rules, rate limits, WAF, IP rules, browser check, auth.
     pub policy: ZonePolicy,
+    /// Redirects, bulk lists, Always Use HTTPS, HSTS, transforms and custom error rules.
+    pub traffic: TrafficRules,
 }
 
 /// Reads and validates the config file at `path`; error pages and certificates are resolved
@@ -159,6 +163,7 @@ pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
             upgrade_idle_timeout: DEFAULT_UPGRADE_IDLE_TIMEOUT,
             error_pages: ErrorPages::default(),
             policy: ZonePolicy::default(),
+            traffic: TrafficRules::default(),
         }],
         services: Services {
             admin: Some(AdminSettings {

@@ -100,6 +100,21 @@ pub(crate) struct RawZone {
     pub auth: Vec<RawAuth>,
     #[serde(default)]
     pub cache_rules: Vec<crate::cache::RawCacheRule>,
+    // Traffic rules (`traffic.rs`): top-level zone keys, so one field each (serde's `flatten`
+    // would lose the spans that errors need).
+    #[serde(default)]
+    pub always_use_https: bool,
+    pub hsts: Option<Spanned<crate::traffic::RawHsts>>,
+    #[serde(default)]
+    pub redirects: Vec<crate::traffic::RawRedirect>,
+    #[serde(default)]
+    pub redirect_lists: Vec<crate::traffic::RawRedirectList>,
+    #[serde(default)]
+    pub request_transforms: Vec<crate::traffic::RawTransform>,
+    #[serde(default)]
+    pub response_transforms: Vec<crate::traffic::RawTransform>,
+    #[serde(default)]
+    pub custom_errors: Vec<crate::traffic::RawCustomError>,
 }
 
 /// A duration string, not yet parsed; exists so a wrong type names the accepted forms.

@@ -247,6 +247,15 @@ impl Source<'_> {
                 Some(d) => self.duration(d, "upgrade_idle_timeout")?,
                 None => crate::DEFAULT_UPGRADE_IDLE_TIMEOUT,
             };
+            let traffic = self.traffic(crate::traffic::RawTraffic {
+                always_use_https: raw_zone.always_use_https,
+                hsts: raw_zone.hsts,
+                redirects: raw_zone.redirects,
+                redirect_lists: raw_zone.redirect_lists,
+                request_transforms: raw_zone.request_transforms,
+                response_transforms: raw_zone.response_transforms,
+                custom_errors: raw_zone.custom_errors,
+            })?;
             let policy = self.policy(RawPolicy {
                 rules: raw_zone.rules,
                 rate_limits: raw_zone.rate_limits,
@@ -266,6 +275,7 @@ impl Source<'_> {
                 upgrade_idle_timeout,
                 error_pages,
                 policy,
+                traffic,
             });
         }
         Ok(zones)
