@@ -148,6 +148,7 @@ mod tests {
             intercept_origin_404: false,
             upgrades: true,
             upgrade_idle_timeout: crate::DEFAULT_UPGRADE_IDLE_TIMEOUT,
+            underscores_in_headers: false,
             error_pages: ErrorPages::default(),
             policy: Default::default(),
             traffic: Default::default(),

@@ -110,6 +110,9 @@ pub struct Zone {
     /// How long a tunnel after a protocol switch may carry no bytes in either direction
     /// before it is closed (`upgrade_idle_timeout`, default 60 s, like nginx's read timeout).
     pub upgrade_idle_timeout: Duration,
+    /// Forward header fields whose names contain `_` (`underscores_in_headers`, default
+    /// false: they are dropped, as nginx does, since CGI/WSGI origins read `_` as `-`).
+    pub underscores_in_headers: bool,
     /// Custom error pages by status and class.
     pub error_pages: ErrorPages,
     /// Protections: rules, rate limits, WAF, IP rules, browser check, auth.
@@ -161,6 +164,7 @@ pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
             intercept_origin_404: false,
             upgrades: true,
             upgrade_idle_timeout: DEFAULT_UPGRADE_IDLE_TIMEOUT,
+            underscores_in_headers: false,
             error_pages: ErrorPages::default(),
             policy: ZonePolicy::default(),
             traffic: TrafficRules::default(),

@@ -82,6 +82,7 @@ pub(crate) struct RawZone {
     #[serde(default)]
     pub intercept_origin_404: bool,
     pub upgrades: Option<bool>,
+    pub underscores_in_headers: Option<bool>,
     pub upgrade_idle_timeout: Option<Spanned<DurationText>>,
     #[serde(default)]
     pub limits: RawLimits,

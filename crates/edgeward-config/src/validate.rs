@@ -272,6 +272,7 @@ impl Source<'_> {
                 limits,
                 intercept_origin_404: raw_zone.intercept_origin_404,
                 upgrades: raw_zone.upgrades.unwrap_or(true),
+                underscores_in_headers: raw_zone.underscores_in_headers.unwrap_or(false),
                 upgrade_idle_timeout,
                 error_pages,
                 policy,

@@ -200,6 +200,7 @@ fn refresh(edge: &Arc<Edge>, cache: &Cache, routed: Routed, req: &RequestCtx<'_>
     let edge = Arc::clone(edge);
     let head = req.head.clone();
     let (client_ip, tls) = (req.client_ip, req.transport.tls);
+    let drop_underscores = !edge.zone(routed.zone).underscores_in_headers;
     let request_id = req.request_id.to_owned();
     cache.refresh(fill, move |method, headers| async move {
         let forwarding = Forwarding {
@@ -207,6 +208,7 @@ fn refresh(edge: &Arc<Edge>, cache: &Cache, routed: Routed, req: &RequestCtx<'_>
             request_id: &request_id,
             fallback_host: None,
             tls,
+            drop_underscores,
         };
         let mut request = upstream_request(&head, &forwarding, UpstreamBody::empty())
             .map_err(|_| edgeward_upstream::UpstreamError::InvalidResponse)?;

@@ -28,7 +28,7 @@ pub fn interstitial(shields: &Shields, req: &RequestCtx<'_>) -> Reply {
     let challenge = shields.key.issue_challenge(req.client_ip, ua, unix_now());
     Reply::Local(LocalReply {
         status: StatusCode::FORBIDDEN,
-        content_type: "text/html; charset=utf-8",
+        content_type: "text/html; charset=utf-8".into(),
         headers: vec![("X-Edgeward-Challenge", challenge.nonce)],
         body: Bytes::from(challenge.page_html),
     })
@@ -66,7 +66,7 @@ pub async fn solve(shields: &Shields, req: &RequestCtx<'_>, body: UpstreamBody) 
             rule_id: Some(CHALLENGE_RULE.to_owned()),
             ..Outcome::of(Reply::Local(LocalReply {
                 status: StatusCode::SEE_OTHER,
-                content_type: "text/plain; charset=utf-8",
+                content_type: "text/plain; charset=utf-8".into(),
                 headers: vec![("Location", form.return_to), ("Set-Cookie", cookie.set_cookie)],
                 body: Bytes::from_static(b"challenge passed\n"),
             }))

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use bytes::{BufMut, BytesMut};
 use edgeward_errors::{BadRequest, EdgeError, REQUEST_ID_HEADER};
-use edgeward_http::{list_items, BodyFraming, RequestHead};
+use edgeward_http::{has_underscore, list_items, BodyFraming, RequestHead};
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
@@ -59,12 +59,16 @@ pub struct Forwarding<'a> {
     pub fallback_host: Option<&'a str>,
     /// Whether the client came over TLS (`X-Forwarded-Proto: https`).
     pub tls: bool,
+    /// Drop header fields whose names contain `_` (the zone's default).
+    pub drop_underscores: bool,
 }
 
 /// `X-Forwarded-For`, parsed once at compile time (a `&str` key is re-parsed on every use).
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// `X-Forwarded-Proto`.
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `X-Forwarded-Host`: the host the client asked for, always the edge's own statement.
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 /// `X-Request-Id`, the lowercase form of `REQUEST_ID_HEADER`.
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `Keep-Alive` and `Proxy-Connection` are not among `http`'s standard names.
@@ -101,8 +105,18 @@ pub fn upstream_request<B>(
             continue;
         }
         // Content-Length is re-sent once, normalised (`5, 5` or a repeated field become `5`,
-        // RFC 9110 §8.6), so the origin frames the body exactly as the edge did.
-        if name.eq_ignore_ascii_case(b"x-forwarded-proto") || name.eq_ignore_ascii_case(b"content-length") {
+        // RFC 9110 §8.6), so the origin frames the body exactly as the edge did. The
+        // forwarding fields the edge sets are never taken from the client.
+        if name.eq_ignore_ascii_case(b"x-forwarded-proto")
+            || name.eq_ignore_ascii_case(b"x-forwarded-host")
+            || name.eq_ignore_ascii_case(b"content-length")
+        {
+            continue;
+        }
+        // `Content_Length` and `Content-Length` are one variable to CGI/WSGI origins: a name
+        // with `_` could smuggle what the edge checked under the other spelling (nginx drops
+        // them too, unless `underscores_in_headers`).
+        if fwd.drop_underscores && has_underscore(name) {
             continue;
         }
         let name =
@@ -138,6 +152,11 @@ pub fn upstream_request<B>(
     }
     let proto = if fwd.tls { "https" } else { "http" };
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    if let Ok(host) = HeaderValue::from_str(head.host()) {
+        if !host.is_empty() {
+            headers.insert(X_FORWARDED_HOST, host);
+        }
+    }
     if let Ok(id) = HeaderValue::from_str(fwd.request_id) {
         headers.insert(X_REQUEST_ID, id);
     }
@@ -287,6 +306,7 @@ mod tests {
             request_id: "abc123",
             fallback_host: None,
             tls: false,
+            drop_underscores: true,
         };
         let req = upstream_request(&h, &fwd, ()).unwrap();
         assert_eq!(req.uri(), "/p?q=1");
@@ -328,6 +348,7 @@ mod tests {
             request_id: "id",
             fallback_host: None,
             tls: true,
+            drop_underscores: true,
         };
         let req = upstream_request(&h, &fwd, ()).unwrap();
         assert_eq!(req.uri(), "/a?b");

@@ -99,6 +99,7 @@ pub async fn forward_adjusted(
         request_id: req.request_id,
         fallback_host,
         tls: req.transport.tls,
+        drop_underscores: !zone.underscores_in_headers,
     };
     let upgrade = req.upgrade();
     let build = |body: UpstreamBody| -> Result<http::Request<UpstreamBody>, EdgeError> {

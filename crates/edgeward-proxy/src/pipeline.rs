@@ -97,6 +97,7 @@ pub async fn serve<S: Session>(edge: &Arc<Edge>, session: &mut S, head: RequestH
         host: Some(head.host()),
         accept: head.header("accept"),
         template: None,
+        zone: zone.map(|z| z.name.as_str()),
         ..RenderContext::new(request_id.as_str())
     };
     let (mut response, from_origin) = match outcome.reply {
@@ -130,6 +131,7 @@ pub async fn serve<S: Session>(edge: &Arc<Edge>, session: &mut S, head: RequestH
         let idle = zone.map_or(edgeward_config::DEFAULT_UPGRADE_IDLE_TIMEOUT, |z| {
             z.upgrade_idle_timeout
         });
+        let _open = telemetry.metrics.stream_opened(edgeward_analytics::Protocol::Ws);
         let tunnelled = session.tunnel(upgrade, idle).await;
         record.tunnelled(tunnelled);
     }

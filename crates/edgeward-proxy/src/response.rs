@@ -51,7 +51,7 @@ pub struct LocalReply {
     /// Status code.
     pub status: StatusCode,
     /// `Content-Type`.
-    pub content_type: &'static str,
+    pub content_type: std::borrow::Cow<'static, str>,
     /// Extra headers (`Location`, `Set-Cookie`, …).
     pub headers: Vec<(&'static str, String)>,
     /// The body.
@@ -167,7 +167,9 @@ impl Response {
     /// A local reply of the edge (never stored by caches).
     pub fn from_local(local: LocalReply, request_id: &str) -> Response {
         let mut headers = HeaderMap::with_capacity(local.headers.len() + 4);
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(local.content_type));
+        if let Ok(content_type) = HeaderValue::from_str(&local.content_type) {
+            headers.insert(header::CONTENT_TYPE, content_type);
+        }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::SERVER, SERVER);
         if let Ok(id) = HeaderValue::from_str(request_id) {

@@ -20,7 +20,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{watch, Notify};
 
 use edgeward_admin::{AdminState, Metrics};
-use edgeward_analytics::{Analytics, AnalyticsHandle, EventQuery};
+use edgeward_analytics::{Analytics, AnalyticsHandle, EventQuery, Protocol as MetricsProtocol};
 use edgeward_cache::Cache;
 use edgeward_config::RateLimitStoreSettings;
 use edgeward_limits::{FailMode, MemoryStore, RedisConfig, RedisStore, Store};
@@ -465,24 +465,32 @@ fn spawn_connection(
     tokio::spawn(async move {
         let source = Arc::clone(&guard.0);
         let current = move || source.current();
-        let (limits, h2c) = {
+        let (limits, h2c, metrics) = {
             let edge = guard.0.current();
-            (edge.limits.clone(), edge.config.h2c)
+            (
+                edge.limits.clone(),
+                edge.config.h2c,
+                Arc::clone(&edge.telemetry.metrics),
+            )
         };
         match tls {
             None => {
                 if h2c && h2c_preface(&stream, limits.header_timeout).await {
+                    let _open = metrics.connection_opened(MetricsProtocol::H2);
                     h2::serve(stream, peer, Transport::plain(), current, stop).await;
                 } else {
+                    let _open = metrics.connection_opened(MetricsProtocol::H1);
                     let (rd, wr) = stream.into_split();
                     Connection::new(rd, wr, peer).serve(current, stop).await;
                 }
             }
             Some(endpoint) => match endpoint.handshake(stream, limits.header_timeout).await {
                 Ok((stream, transport)) if transport.h2 => {
+                    let _open = metrics.connection_opened(MetricsProtocol::H2);
                     h2::serve(stream, peer, transport, current, stop).await;
                 }
                 Ok((stream, transport)) => {
+                    let _open = metrics.connection_opened(MetricsProtocol::H1);
                     let (rd, wr) = tokio::io::split(stream);
                     Connection::new(rd, wr, peer)
                         .with_transport(transport)

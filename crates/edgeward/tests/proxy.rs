@@ -180,7 +180,10 @@ fn unknown_host_gets_an_edge_421() {
     );
     assert_eq!(resp.status, 421);
     let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
-    assert_eq!(json["error_code"], 1004, "an unknown host name (1003 is for IP addresses)");
+    assert_eq!(
+        json["error_code"], 1004,
+        "an unknown host name (1003 is for IP addresses)"
+    );
     assert!(origin.requests().is_empty());
 }
 
@@ -401,4 +404,49 @@ fn a_reload_does_not_drop_in_flight_requests() {
         exchange(addr, b"GET / HTTP/1.1\r\nHost: other.test\r\n\r\n").status,
         200
     );
+}
+
+#[test]
+fn any_error_page_can_be_seen_on_purpose_by_code_or_status() {
+    let origin = TestOrigin::fixed("200 OK", "", "ok");
+    let edge = Edgeward::start(&config(origin.addr, ""));
+    let page = exchange(
+        edge.addr,
+        b"GET /.edgeward/error/1015 HTTP/1.1\r\nHost: example.com\r\nAccept: application/json\r\n\r\n",
+    );
+    assert_eq!(page.status, 200, "shown on purpose, not an error itself");
+    let doc: serde_json::Value = serde_json::from_slice(&page.body).expect("JSON");
+    assert_eq!(doc["error_code"], 1015);
+    assert_eq!(doc["status"], 429);
+    assert_eq!(doc["type"], "/.edgeward/error/1015");
+    let by_status = exchange(edge.addr, b"GET /.edgeward/error/431 HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert_eq!(by_status.status, 200);
+    assert!(by_status.header("content-type").unwrap().starts_with("text/html"));
+    assert!(by_status.text().contains("431"));
+    let unknown = exchange(edge.addr, b"GET /.edgeward/error/9999 HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert_eq!(unknown.status, 404);
+    assert!(origin.requests().is_empty());
+}
+
+#[test]
+fn underscore_names_are_dropped_and_forwarding_fields_are_the_edges_own() {
+    let origin = TestOrigin::fixed("200 OK", "", "ok");
+    let edge = Edgeward::start(&config(origin.addr, ""));
+    let resp = exchange(
+        edge.addr,
+        b"GET / HTTP/1.1\r\nHost: example.com\r\nTransfer_Encoding: chunked\r\nX_Custom: 1\r\n\
+          X-Forwarded-Host: evil.example\r\nX-Kept: yes\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200);
+    let seen = &origin.requests()[0];
+    assert_eq!(seen.header("transfer_encoding"), None);
+    assert_eq!(seen.header("x_custom"), None);
+    assert_eq!(seen.header("x-kept").as_deref(), Some("yes"));
+    assert_eq!(seen.header("x-forwarded-host").as_deref(), Some("example.com"));
+
+    // A zone may keep them (nginx's `underscores_in_headers on`).
+    let origin = TestOrigin::fixed("200 OK", "", "ok");
+    let edge = Edgeward::start(&config(origin.addr, "underscores_in_headers = true\n"));
+    exchange(edge.addr, b"GET / HTTP/1.1\r\nHost: example.com\r\nX_Custom: 1\r\n\r\n");
+    assert_eq!(origin.requests()[0].header("x_custom").as_deref(), Some("1"));
 }

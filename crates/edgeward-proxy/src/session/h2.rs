@@ -73,7 +73,10 @@ pub async fn serve<T, F>(
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        // Twice the edge's own limit: a header section over the limit but under this one is
+        // answered by the catalog (431 naming the field); far beyond it, the h2 layer refuses
+        // it before it is held in memory.
+        .max_header_list_size(u32::try_from(limits.max_header_bytes.saturating_mul(2)).unwrap_or(u32::MAX))
         .max_send_buffer_size(SEND_BUFFER)
         .max_pending_accept_reset_streams(PENDING_ACCEPT_RESETS)
         .max_local_error_reset_streams(Some(LOCAL_ERROR_RESETS));
@@ -184,6 +187,10 @@ impl<F: Fn() -> Arc<Edge>> StreamTask<F> {
     async fn run(self, request: http::Request<RecvStream>, respond: SendResponse<Bytes>) {
         let started = Instant::now();
         let edge = (self.edge)();
+        let _open = edge
+            .telemetry
+            .metrics
+            .stream_opened(edgeward_analytics::Protocol::H2);
         let (parts, recv) = request.into_parts();
         let ended = recv.is_end_stream();
         let mut stream = Stream {
