@@ -107,7 +107,7 @@ impl Source<'_> {
 }
 
 fn parse_csv(file: &ListFile<'_>) -> Result<BulkRedirects, ConfigError> {
-    let mut list = BulkRedirects::with_capacity(file.text.len() / 48);
+    let mut list = BulkRedirects::with_capacity(file.text.lines().count());
     let mut first = true;
     for (i, raw_line) in file.text.lines().enumerate() {
         let line_no = i + 1;
