@@ -25,5 +25,6 @@ pub mod server;
 pub mod session;
 pub mod telemetry;
 pub mod tls;
+pub mod traffic;
 
 pub use server::{Bound, Server};

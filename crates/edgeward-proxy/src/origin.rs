@@ -113,6 +113,7 @@ pub async fn forward_adjusted(
                 .insert(CONNECTION, HeaderValue::from_static("upgrade"));
         }
         adjust(&mut request);
+        crate::traffic::transform_request(zone, req, &mut request);
         Ok(request)
     };
     let request = build(body)?;

@@ -7,14 +7,16 @@
 //! 2. route (`route::route`): the Host picks a zone (unknown host: 421) and its limits;
 //! 3. admit (`route::admit`): the zone's head limits (414, 431), body policy (411, 413),
 //!    CONNECT, ambiguous Content-Type — before any body byte is read;
-//! 4. edge endpoints (`challenge`, `endpoints`): `/.edgeward/…` answer themselves;
+//! 4. edge endpoints (`challenge`, `endpoints`): `/.edgeward/…` answer themselves; then
+//!    request rules (`traffic::redirect`): Always Use HTTPS, redirect rules, bulk lists;
 //! 5. protections (`protect::run`): IP rules, custom rules, rate limits, WAF, browser
 //!    check, Basic auth — each may end the request or ask for a challenge;
 //! 6. upgrades (`upgrade_allowed`): a protocol switch the zone does not allow is refused;
 //! 7. cache and upstream (`cache::fetch`, `origin::forward`): a cache hit (with the edge's
 //!    own 304/412/206/416), else the origin's response (or 409 / 502 / 503 / 504), stored;
 //! 8. response stages: rate limits that count by status, a zone's own page for origin 404s;
-//! 9. render (`Response::from_*`, `response::stamp`) and write (the session);
+//! 9. render (`Response::from_*`, custom error rules, response transforms and HSTS in
+//!    `traffic`, `response::stamp`) and write (the session);
 //! 10. tunnel (`Session::tunnel`) after a 101, then log (`AccessRecord::emit`).
 //!
 //! Each phase ends the request by returning an `EdgeError` (or a challenge). Reading and
@@ -40,7 +42,7 @@ use crate::request_id::RequestId;
 use crate::response::{self, Outcome, Reply, Response};
 use crate::route::{self, Routed};
 use crate::session::{Driven, Session};
-use crate::{challenge, endpoints, origin};
+use crate::{challenge, endpoints, origin, traffic};
 
 /// One request's whole life on `session`, from its parsed head to its log line.
 pub async fn serve<S: Session>(edge: &Arc<Edge>, session: &mut S, head: RequestHead, started: Instant) {
@@ -102,14 +104,27 @@ pub async fn serve<S: Session>(edge: &Arc<Edge>, session: &mut S, head: RequestH
     };
     let (mut response, from_origin) = match outcome.reply {
         Reply::Error(error) => {
-            let template = zone.and_then(|z| z.error_pages.for_status(error.status()));
-            let response = Response::from_error(&error, &RenderContext { template, ..ctx });
+            let custom = zone.and_then(|z| traffic::custom_error(z, &req, Some(&error), error.status()));
+            let response = custom.unwrap_or_else(|| {
+                let template = zone.and_then(|z| z.error_pages.for_status(error.status()));
+                Response::from_error(&error, &RenderContext { template, ..ctx })
+            });
             record.error = Some(error);
             (response, false)
         }
         Reply::Local(local) => (Response::from_local(local, request_id.as_str()), false),
-        Reply::Origin(origin) => (Response::from_origin(origin), true),
+        Reply::Origin(origin) => {
+            let status = origin.status.as_u16();
+            match zone.and_then(|z| traffic::custom_error(z, &req, None, status)) {
+                // The origin's body is dropped unread: its connection is not reused.
+                Some(custom) => (custom, false),
+                None => (Response::from_origin(origin), true),
+            }
+        }
     };
+    if let Some(z) = zone {
+        traffic::finish_response(z, &req, &mut response.head);
+    }
     response::stamp(
         &mut response.head,
         request_id.as_str(),
@@ -183,6 +198,11 @@ pub async fn decide(
         return challenge::solve(shields, req, body).await;
     }
     if let Some(reply) = endpoints::serve(edge, zone, req) {
+        return Outcome::of(reply);
+    }
+
+    // 4b: request rules: Always Use HTTPS, redirect rules, bulk redirect lists.
+    if let Some(reply) = traffic::redirect(edge, zone, req) {
         return Outcome::of(reply);
     }
 
