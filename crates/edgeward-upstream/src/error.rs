@@ -175,7 +175,7 @@ mod tests {
         ];
         for e in all {
             let status = e.to_edge_error().status();
-            assert!(matches!(status, 409 | 502 | 504), "{e}: {status}");
+            assert!(matches!(status, 409 | 502 | 503 | 504), "{e}: {status}");
         }
         assert_eq!(
             UpstreamError::Dns { host: "x".into() }.to_edge_error().code(),
