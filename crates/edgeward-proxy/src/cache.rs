@@ -200,11 +200,15 @@ fn refresh(edge: &Arc<Edge>, cache: &Cache, routed: Routed, req: &RequestCtx<'_>
     let edge = Arc::clone(edge);
     let head = req.head.clone();
     let (client_ip, tls) = (req.client_ip, req.transport.tls);
+    let (peer_ip, via_trusted_proxy) = (req.peer_ip, req.via_trusted_proxy);
     let drop_underscores = !edge.zone(routed.zone).underscores_in_headers;
     let request_id = req.request_id.to_owned();
     cache.refresh(fill, move |method, headers| async move {
         let forwarding = Forwarding {
             client_ip,
+            peer_ip,
+            via_trusted_proxy,
+            client_ip_header: edge.config.real_ip.send_header.as_deref(),
             request_id: &request_id,
             fallback_host: None,
             tls,

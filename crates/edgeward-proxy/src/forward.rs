@@ -51,8 +51,14 @@ fn is_hop_by_hop(name: &[u8], connection_tokens: &[&[u8]]) -> bool {
 
 /// What the edge adds to a forwarded request.
 pub struct Forwarding<'a> {
-    /// The client's address (appended to `X-Forwarded-For`).
+    /// The client's address (appended to `X-Forwarded-For`, or the configured header).
     pub client_ip: IpAddr,
+    /// The address the request came from (a trusted proxy's, when `via_trusted_proxy`).
+    pub peer_ip: IpAddr,
+    /// Whether the peer is a trusted proxy: its `X-Forwarded-For` is kept and extended.
+    pub via_trusted_proxy: bool,
+    /// A header set to the client's address (`[real_ip] send_header`, lower case).
+    pub client_ip_header: Option<&'a str>,
     /// The request id (`X-Request-Id`).
     pub request_id: &'a str,
     /// The Host to send when the client sent none (HTTP/1.0 on a default zone).
@@ -97,7 +103,16 @@ pub fn upstream_request<B>(
             continue;
         }
         if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-            append_list(&mut forwarded_for, &value);
+            // Kept and extended only when a trusted proxy sent it; otherwise replaced.
+            if fwd.via_trusted_proxy {
+                append_list(&mut forwarded_for, &value);
+            }
+            continue;
+        }
+        if fwd
+            .client_ip_header
+            .is_some_and(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+        {
             continue;
         }
         if name.eq_ignore_ascii_case(b"via") {
@@ -138,8 +153,26 @@ pub fn upstream_request<B>(
     if !forwarded_for.is_empty() {
         forwarded_for.put_slice(b", ");
     }
-    write_ip(forwarded_for, fwd.client_ip);
+    // The hop that reached the edge: the client itself, or the trusted proxy in front of it.
+    write_ip(
+        forwarded_for,
+        if fwd.via_trusted_proxy {
+            fwd.peer_ip
+        } else {
+            fwd.client_ip
+        },
+    );
     insert(&mut headers, X_FORWARDED_FOR, Some(std::mem::take(forwarded_for)));
+    if let Some(name) = fwd
+        .client_ip_header
+        .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+    {
+        let mut ip = String::with_capacity(IP_TEXT_MAX);
+        write_ip(&mut ip, fwd.client_ip);
+        if let Ok(value) = HeaderValue::from_str(&ip) {
+            headers.insert(name, value);
+        }
+    }
     match via {
         Some(mut via) => {
             append_list_buf(&mut via, VIA.as_bytes());
@@ -303,6 +336,9 @@ mod tests {
         );
         let fwd = Forwarding {
             client_ip: "192.0.2.7".parse().unwrap(),
+            peer_ip: "192.0.2.7".parse().unwrap(),
+            via_trusted_proxy: true,
+            client_ip_header: None,
             request_id: "abc123",
             fallback_host: None,
             tls: false,
@@ -345,6 +381,9 @@ mod tests {
         let h = head(b"GET http://example.com/a?b HTTP/1.1\r\nHost: example.com\r\n\r\n");
         let fwd = Forwarding {
             client_ip: "::1".parse().unwrap(),
+            peer_ip: "::1".parse().unwrap(),
+            via_trusted_proxy: false,
+            client_ip_header: None,
             request_id: "id",
             fallback_host: None,
             tls: true,

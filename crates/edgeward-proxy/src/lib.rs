@@ -16,6 +16,8 @@ pub mod forward;
 pub mod origin;
 pub mod pipeline;
 pub mod protect;
+pub mod proxy_protocol;
+pub mod real_ip;
 pub mod request;
 pub mod request_body;
 pub mod request_id;

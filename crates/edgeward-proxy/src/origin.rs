@@ -96,6 +96,9 @@ pub async fn forward_adjusted(
     });
     let forwarding = Forwarding {
         client_ip: req.client_ip,
+        peer_ip: req.peer_ip,
+        via_trusted_proxy: req.via_trusted_proxy,
+        client_ip_header: edge.config.real_ip.send_header.as_deref(),
         request_id: req.request_id,
         fallback_host,
         tls: req.transport.tls,

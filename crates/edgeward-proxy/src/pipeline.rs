@@ -22,6 +22,7 @@
 //! Each phase ends the request by returning an `EdgeError` (or a challenge). Reading and
 //! writing bytes belong to the sessions (`session::h1`, `session::h2`); this module decides.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,20 +43,24 @@ use crate::request_id::RequestId;
 use crate::response::{self, Outcome, Reply, Response};
 use crate::route::{self, Routed};
 use crate::session::{Driven, Session};
-use crate::{challenge, endpoints, origin, traffic};
+use crate::{challenge, endpoints, origin, real_ip, traffic};
 
 /// One request's whole life on `session`, from its parsed head to its log line.
 pub async fn serve<S: Session>(edge: &Arc<Edge>, session: &mut S, head: RequestHead, started: Instant) {
     let request_id = RequestId::next();
     let telemetry = &edge.telemetry;
-    let mut record = AccessRecord::new(session.peer(), request_id, started);
+    let peer = session.peer();
+    let (client_ip, via_trusted_proxy) = real_ip::client_ip(&edge.config.real_ip, peer.ip(), &head);
+    let mut record = AccessRecord::new(SocketAddr::new(client_ip, peer.port()), request_id, started);
     record.request(&head);
     record.protocol = session.protocol();
     // A clone (an Arc at most): the session is busy with the body while stages read it.
     let transport = session.transport().clone();
     let req = RequestCtx {
         head: &head,
-        client_ip: session.peer().ip(),
+        client_ip,
+        peer_ip: peer.ip(),
+        via_trusted_proxy,
         request_id: request_id.as_str(),
         transport: &transport,
         protocol: session.protocol(),
@@ -95,7 +100,7 @@ pub async fn serve<S: Session>(edge: &Arc<Edge>, session: &mut S, head: RequestH
 
     // 9: render and write.
     let ctx = RenderContext {
-        client_ip: Some(req.client_ip),
+        client_ip: Some(client_ip),
         host: Some(head.host()),
         accept: head.header("accept"),
         template: None,

@@ -37,8 +37,12 @@ impl Protocol {
 pub struct RequestCtx<'a> {
     /// The parsed head.
     pub head: &'a RequestHead,
-    /// The client's address.
+    /// The client's address (behind trusted proxies, the one they name).
     pub client_ip: IpAddr,
+    /// The address the request came from (a proxy's, when the client is behind one).
+    pub peer_ip: IpAddr,
+    /// Whether `peer_ip` is a trusted proxy (its forwarding fields are kept).
+    pub via_trusted_proxy: bool,
     /// This request's id.
     pub request_id: &'a str,
     /// The connection it came on (plain or TLS).
@@ -103,6 +107,8 @@ mod tests {
         let ctx = RequestCtx {
             head: &head,
             client_ip: "127.0.0.1".parse().unwrap(),
+            peer_ip: "127.0.0.1".parse().unwrap(),
+            via_trusted_proxy: false,
             request_id: "id",
             transport: &transport,
             protocol,
