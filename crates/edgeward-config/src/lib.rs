@@ -26,6 +26,7 @@ mod pages;
 mod policy;
 #[cfg(test)]
 mod policy_tests;
+mod real_ip;
 mod schema;
 mod services;
 mod tls;
@@ -49,6 +50,7 @@ pub use policy::{
     AuthRealm, Characteristic, IpAction, IpRuleSetting, IpTarget, RateLimitAction, RateLimitRule,
     Sensitivity, StatusFilter, WafSettings, ZonePolicy,
 };
+pub use real_ip::RealIp;
 pub use services::{AdminSettings, AnalyticsSettings, ChallengeSettings, RateLimitStoreSettings, Services};
 pub use tls::{CertNames, TlsCertificate, TlsListener};
 pub use upstream::{
@@ -61,6 +63,9 @@ pub const DEFAULT_UPGRADE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default bound on a graceful shutdown.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default cap on open connections per listener (also kept below the fd limit at run time).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -72,9 +77,14 @@ pub struct Config {
     pub workers: usize,
     /// How long a graceful shutdown waits for in-flight requests (`[server] shutdown_timeout`).
     pub shutdown_timeout: Duration,
+    /// `[real_ip]`: PROXY protocol, trusted proxies and their client-IP header.
+    pub real_ip: RealIp,
     /// Whether plain listeners also accept HTTP/2 with prior knowledge (h2c, RFC 9113 §3.3;
     /// `[server] h2c`, default true).
     pub h2c: bool,
+    /// Most connections one listener holds open at once; past it new ones are closed at
+    /// once (`[server] max_connections`, default [`DEFAULT_MAX_CONNECTIONS`]).
+    pub max_connections: usize,
     /// The zone (index) serving requests that name no host (HTTP/1.0 without Host).
     pub default_zone: Option<usize>,
     /// `[limits]`: what applies before a request is routed to a zone (request heads).
@@ -149,6 +159,11 @@ pub fn demo(listen: SocketAddr, origin: SocketAddr) -> Config {
         workers: 0,
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         h2c: true,
+        max_connections: DEFAULT_MAX_CONNECTIONS,
+        real_ip: RealIp {
+            header: "x-forwarded-for".to_owned(),
+            ..RealIp::default()
+        },
         default_zone: Some(0),
         upstream: UpstreamSettings::default(),
         limits: Limits::default(),

@@ -34,6 +34,7 @@ pub(crate) struct RawConfig {
     pub analytics: Option<RawAnalytics>,
     pub geoip: Option<RawGeoIp>,
     pub cache: Option<crate::cache::RawCache>,
+    pub real_ip: Option<crate::real_ip::RawRealIp>,
 }
 
 /// `[server]`.
@@ -45,6 +46,7 @@ pub(crate) struct RawServer {
     pub shutdown_timeout: Option<Spanned<DurationText>>,
     pub default_zone: Option<Spanned<String>>,
     pub h2c: Option<bool>,
+    pub max_connections: Option<Spanned<u64>>,
 }
 
 /// `listen`: one address or an array of them.

@@ -53,12 +53,17 @@ impl Source<'_> {
             Some(d) => self.duration(d, "shutdown_timeout")?,
             None => DEFAULT_SHUTDOWN_TIMEOUT,
         };
+        let max_connections = match &server.max_connections {
+            Some(n) => self.bounded(n, "max_connections", 1, 10_000_000)? as usize,
+            None => crate::DEFAULT_MAX_CONNECTIONS,
+        };
         let upstream = self.upstream(&raw.upstream)?;
         let global_limits = self.limits(&Limits::default(), &raw.limits)?;
         let cache_rules = raw.zones.iter_mut().map(|z| std::mem::take(&mut z.cache_rules));
         let cache_rules = cache_rules.collect();
         let zones = self.zones(raw.zones, &global_limits)?;
         let cache = self.cache(raw.cache, cache_rules)?;
+        let real_ip = self.real_ip(raw.real_ip)?;
         let default_zone =
             match &server.default_zone {
                 None => None,
@@ -85,6 +90,8 @@ impl Source<'_> {
             workers,
             shutdown_timeout,
             h2c: server.h2c.unwrap_or(true),
+            max_connections,
+            real_ip,
             default_zone,
             upstream,
             limits: global_limits,
