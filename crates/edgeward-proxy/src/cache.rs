@@ -12,7 +12,8 @@ use std::sync::Arc;
 use edgeward_cache::compress::{self, CompressBody};
 use edgeward_cache::{Answer, Cache, CacheRequest, CacheStatus, Fill, Lookup};
 use edgeward_errors::{EdgeError, OriginFault};
-use http::header::{HeaderName, HOST, IF_MODIFIED_SINCE, IF_NONE_MATCH};
+use edgeward_http::BodyFraming;
+use http::header::{HeaderName, CONTENT_LENGTH, HOST, IF_MODIFIED_SINCE, IF_NONE_MATCH, TRANSFER_ENCODING};
 use http::request::Parts;
 use http_body_util::BodyExt;
 
@@ -67,7 +68,14 @@ pub async fn fetch(
     });
     let creq = CacheRequest::new(&parts, scheme, &host, rule);
     let compression = &cache.settings().compression;
-    match cache.lookup(&creq).await {
+    // A protocol switch, or a request with a body (a GET with one is legal, if odd), is
+    // never a cache fill: fills are bodiless GETs, and a 101 must keep its connection.
+    let lookup = if req.upgrade().is_some() || req.head.framing != BodyFraming::None {
+        Lookup::Pass(CacheStatus::Bypass)
+    } else {
+        cache.lookup(&creq).await
+    };
+    match lookup {
         Lookup::Hit(mut hit) => {
             if let Some(fill) = hit.refresh.take() {
                 refresh(edge, cache, routed, req, fill);
@@ -133,6 +141,9 @@ fn fill_adjuster(fill: &Fill) -> impl Fn(&mut http::Request<UpstreamBody>) {
         for name in &CLIENT_CONDITIONALS {
             headers.remove(name);
         }
+        // A fill has no body, whatever the client's request declared.
+        headers.remove(CONTENT_LENGTH);
+        headers.remove(TRANSFER_ENCODING);
         if let Some(etag) = &etag {
             headers.insert(IF_NONE_MATCH, etag.clone());
         }
@@ -221,6 +232,8 @@ fn refresh(edge: &Arc<Edge>, cache: &Cache, routed: Routed, req: &RequestCtx<'_>
         for name in &CLIENT_CONDITIONALS {
             request.headers_mut().remove(name);
         }
+        request.headers_mut().remove(CONTENT_LENGTH);
+        request.headers_mut().remove(TRANSFER_ENCODING);
         for name in [IF_NONE_MATCH, IF_MODIFIED_SINCE] {
             if let Some(v) = headers.get(&name) {
                 request.headers_mut().insert(name, v.clone());

@@ -200,6 +200,14 @@ fn origin_reply(
         .get::<hyper::ext::ReasonPhrase>()
         .map(|r| Bytes::copy_from_slice(r.as_bytes()));
     let switched_to = switching.then(|| parts.headers.get(UPGRADE).cloned()).flatten();
+    // The origin must switch to the protocol asked for (WebSocket), nothing else.
+    if switching
+        && !switched_to
+            .as_ref()
+            .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"websocket"))
+    {
+        return Err(EdgeError::BadGateway(OriginFault::InvalidResponse));
+    }
     strip_response_hop_by_hop(&mut parts.headers);
     if let Some(protocol) = switched_to {
         parts.headers.insert(UPGRADE, protocol);

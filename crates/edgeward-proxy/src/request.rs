@@ -52,13 +52,18 @@ pub struct RequestCtx<'a> {
 }
 
 impl RequestCtx<'_> {
-    /// Whether the client asked to switch protocols (`Upgrade` over HTTP/1.1, or an
-    /// extended CONNECT over HTTP/2): the value of the protocol asked for.
+    /// Whether the client asked to switch to WebSocket (RFC 6455 §4.1: a GET over HTTP/1.1
+    /// with `Upgrade: websocket`, `Connection: upgrade` and a `Sec-WebSocket-Key`): the
+    /// protocol token. No other switch is relayed: an `Upgrade: h2c` passed on would let the
+    /// client talk to the origin past every protection.
     pub fn upgrade(&self) -> Option<&[u8]> {
-        if self.protocol == Protocol::Http10 {
+        if self.protocol != Protocol::Http11 || self.head.method() != "GET" {
             return None;
         }
         let upgrade = self.head.header("upgrade")?;
+        if !upgrade.eq_ignore_ascii_case(b"websocket") || self.head.header("sec-websocket-key").is_none() {
+            return None;
+        }
         let connection_names_upgrade = self.protocol == Protocol::Http2
             || self
                 .head

@@ -9,7 +9,7 @@ use edgeward_errors::{BadRequest, EdgeError, ForbiddenReason, MethodList};
 use edgeward_http::{check_body_policy, check_head_limits, Limits, RequestHead};
 
 use crate::edge::Edge;
-use crate::request::{bare_host, host_without_port, Protocol, RequestCtx};
+use crate::request::{bare_host, host_without_port, RequestCtx};
 use crate::tls::Transport;
 
 /// The rule id a request for a host without a certificate is refused under.
@@ -65,9 +65,9 @@ pub fn route(edge: &Edge, head: &RequestHead) -> Result<Routed, EdgeError> {
 pub fn admit(edge: &Edge, routed: Routed, req: &RequestCtx<'_>) -> Result<(), EdgeError> {
     let head = req.head;
     // A reverse proxy does not tunnel: a CONNECT forwarded to an origin would leave the
-    // client and the edge disagreeing about what follows on the connection. (An HTTP/2
-    // extended CONNECT carries `:protocol` and is an upgrade, handled with the others.)
-    if head.method() == "CONNECT" && !(req.protocol == Protocol::Http2 && req.upgrade().is_some()) {
+    // client and the edge disagreeing about what follows on the connection (this includes
+    // HTTP/2's extended CONNECT: RFC 8441 is not offered).
+    if head.method() == "CONNECT" {
         return Err(match MethodList::new(PROXIED_METHODS) {
             Some(allow) => EdgeError::MethodNotAllowed { allow },
             None => EdgeError::Internal,

@@ -153,3 +153,17 @@ fn images_are_not_compressed() {
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("content-encoding"), None);
 }
+
+#[test]
+fn a_get_with_a_body_is_forwarded_whole_never_as_a_bodiless_fill() {
+    let origin = cacheable_origin("", PAGE);
+    let edge = cached_edge(&origin);
+    let resp = exchange(
+        edge.addr,
+        b"GET /with-body HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("edgeward-cache-status"), Some("BYPASS"));
+    let seen = &origin.requests()[0];
+    assert_eq!(seen.body, b"hello", "the body the Content-Length announced");
+}

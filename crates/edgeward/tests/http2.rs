@@ -318,3 +318,23 @@ fn curl_speaks_http2_with_prior_knowledge() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
 }
+
+#[test]
+fn a_partial_preface_times_out_like_any_slow_head() {
+    use std::io::{Read, Write};
+    let origin = ok_origin();
+    let text =
+        config(origin.addr, "").replace("[upstream]", "[limits]\nheader_timeout = \"1s\"\n\n[upstream]");
+    let edge = Edgeward::start(&text);
+    let mut s = std::net::TcpStream::connect(edge.addr).unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "the edge closed it: {:?}",
+        started.elapsed()
+    );
+}

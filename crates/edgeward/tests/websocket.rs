@@ -150,3 +150,32 @@ fn a_zone_can_turn_upgrades_off() {
         }
     });
 }
+
+#[test]
+fn websocket_goes_through_a_zone_with_a_cache() {
+    let rt = runtime();
+    let origin = rt.block_on(echo_origin());
+    let edge = Edgeward::start(&config(origin, "\n[cache]\nstore = \"memory\"\n"));
+    rt.block_on(async {
+        let mut ws = open(edge.addr, "/chat").await.expect("the upgrade goes through");
+        ws.send(Message::text("through the cache stage")).await.unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::text("through the cache stage")
+        );
+    });
+}
+
+#[test]
+fn only_websocket_upgrades_are_relayed() {
+    let origin = common::TestOrigin::fixed("200 OK", "", "plain");
+    let edge = Edgeward::start(&config(origin.addr, ""));
+    let resp = common::exchange(
+        edge.addr,
+        b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\
+          HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200, "served as plain HTTP/1.1");
+    let seen = &origin.requests()[0];
+    assert_eq!(seen.header("upgrade"), None, "h2c is never offered to the origin");
+}

@@ -48,6 +48,8 @@ const SEND_BUFFER: usize = 64 * 1024;
 const PENDING_ACCEPT_RESETS: usize = 64;
 /// Streams the edge had to reset for a client's protocol errors before it gives up on it.
 const LOCAL_ERROR_RESETS: usize = 256;
+/// How long a closing connection with no stream left waits for the client's PING ack.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Frames buffered between a stream and the upstream request body.
 const BODY_CHANNEL: usize = 4;
 
@@ -94,7 +96,7 @@ pub async fn serve<T, F>(
     };
     let edge = Arc::new(edge);
     let open = Arc::new(AtomicUsize::new(0));
-    let mut draining = false;
+    let mut draining_since: Option<Instant> = None;
     let mut idle_since = Some(Instant::now());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -117,17 +119,28 @@ pub async fn serve<T, F>(
                 }
                 None => break,
             },
-            _ = shutdown.wait_for(|stop| *stop), if !draining => {
+            _ = shutdown.wait_for(|stop| *stop), if draining_since.is_none() => {
                 // GOAWAY: no new streams; the connection ends once in-flight ones finish.
                 conn.graceful_shutdown();
-                draining = true;
+                draining_since = Some(Instant::now());
             }
-            _ = tick.tick(), if !draining => {
-                if open.load(Ordering::Acquire) > 0 {
-                    idle_since = None;
-                } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= limits.keepalive_timeout {
-                    conn.graceful_shutdown();
-                    draining = true;
+            _ = tick.tick() => {
+                let busy = open.load(Ordering::Acquire) > 0;
+                match draining_since {
+                    // The graceful close waits for the client to acknowledge a PING; one that
+                    // never does must not hold the connection once no stream is left.
+                    Some(since) if !busy && since.elapsed() >= DRAIN_GRACE => {
+                        conn.abrupt_shutdown(Reason::NO_ERROR);
+                        break;
+                    }
+                    Some(_) => {}
+                    None if busy => idle_since = None,
+                    None => {
+                        if idle_since.get_or_insert_with(Instant::now).elapsed() >= limits.keepalive_timeout {
+                            conn.graceful_shutdown();
+                            draining_since = Some(Instant::now());
+                        }
+                    }
                 }
             }
         }

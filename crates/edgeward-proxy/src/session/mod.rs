@@ -26,6 +26,7 @@ use crate::request_body::UpstreamBody;
 use crate::response::Response;
 use crate::tls::Transport;
 
+pub use rewind::Rewind;
 pub use tunnel::Tunnelled;
 
 /// How driving the pipeline ended.

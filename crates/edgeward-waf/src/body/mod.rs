@@ -86,6 +86,8 @@ pub(crate) fn by_type(scan: &Scan<'_>, ctype: &str, body: &[u8]) -> Option<WafMa
             text(scan, body)
         }
         // Unknown types: an origin may still parse them; inspect whatever is text.
+        // Declared binary: a NUL or stray bytes are content, not evidence (valid UTF-8 or not).
+        "application/octet-stream" => binary(scan, body),
         _ if std::str::from_utf8(body).is_ok() => sniffed(scan, body),
         _ => binary(scan, body),
     }
