@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use edgeward_config::Config;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{watch, Notify};
 
@@ -46,6 +46,8 @@ pub struct Server {
     active: AtomicUsize,
     idle: Notify,
     tls_handshake_failures: AtomicU64,
+    /// Connections closed at once because their listener was at `max_connections`.
+    refused_connections: AtomicU64,
 }
 
 /// The listeners of a server, bound and ready to accept.
@@ -131,6 +133,7 @@ impl Bound {
             active: AtomicUsize::new(0),
             idle: Notify::new(),
             tls_handshake_failures: AtomicU64::new(0),
+            refused_connections: AtomicU64::new(0),
         });
         let admin = admin.map(|(listener, mut state)| {
             state.extra_metrics.push(proxy_metrics(Arc::clone(&server)));
@@ -315,8 +318,8 @@ async fn shields(config: &Config) -> io::Result<Shields> {
     Ok(Shields::new(key, geoip, store))
 }
 
-/// The proxy's own counters on `/metrics`: rate-limit store failures and TLS
-/// handshake failures (requests themselves are counted by analytics).
+/// The proxy's own counters on `/metrics`: rate-limit store failures, TLS
+/// handshake failures and connections refused at `max_connections` (requests themselves are counted by analytics).
 fn proxy_metrics(server: Arc<Server>) -> edgeward_admin::ExtraMetrics {
     Arc::new(move |out: &mut String| {
         use std::fmt::Write;
@@ -331,8 +334,12 @@ fn proxy_metrics(server: Arc<Server>) -> edgeward_admin::ExtraMetrics {
              edgeward_ratelimit_store_failures_total {store_failures}\n\
              # HELP edgeward_tls_handshake_failures_total TLS handshakes that failed or timed out.\n\
              # TYPE edgeward_tls_handshake_failures_total counter\n\
-             edgeward_tls_handshake_failures_total {}\n",
-            server.tls_handshake_failures()
+             edgeward_tls_handshake_failures_total {}\n\
+             # HELP edgeward_connections_refused_total Connections closed at once because the listener was at max_connections.\n\
+             # TYPE edgeward_connections_refused_total counter\n\
+             edgeward_connections_refused_total {}\n",
+            server.tls_handshake_failures(),
+            server.refused_connections.load(Ordering::Relaxed)
         );
         origin_metrics(out, &server.upstreams.status());
     })
@@ -426,23 +433,87 @@ fn analytics(config: &Config) -> io::Result<Option<(AnalyticsHandle, Arc<dyn Eve
     Ok(Some((handle, store.query)))
 }
 
-/// Binds one listening address, naming it in the error.
+/// Pending connections the kernel queues per listener before `accept` (the OS may cap it,
+/// e.g. at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
+/// File descriptors kept free for origin connections, files and the admin listener when
+/// `max_connections` is held below the process's fd limit.
+const FD_RESERVE: usize = 256;
+
+/// Binds one listening address with a large backlog, naming it in the error.
 async fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+    let bind = || {
+        let socket = match addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    bind().map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+/// The open-connection cap of one listener: the configured one, held below the fd limit.
+fn connection_cap(configured: usize) -> usize {
+    match fd_limit() {
+        Some(limit) => configured.min(limit.saturating_sub(FD_RESERVE).max(1)),
+        None => configured,
+    }
+}
+
+/// The soft limit on open files (`Max open files` in `/proc/self/limits`), when known.
+fn fd_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// One open connection of a listener; frees its place when dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    /// Takes a place under `cap`, or `None` when the listener is full.
+    fn take(open: &Arc<AtomicUsize>, cap: usize) -> Option<Slot> {
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < cap).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Slot(Arc::clone(open)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Accepts connections until shutdown; `tls` makes each one handshake first.
 async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option<Arc<TlsEndpoint>>) {
     let mut stop = server.shutdown.subscribe();
+    let open = Arc::new(AtomicUsize::new(0));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop.wait_for(|s| *s) => return,
         };
         match accepted {
-            Ok((stream, peer)) => spawn_connection(&server, stream, peer, tls.clone()),
+            Ok((stream, peer)) => {
+                let cap = connection_cap(server.current().config.max_connections);
+                match Slot::take(&open, cap) {
+                    Some(slot) => spawn_connection(&server, stream, peer, tls.clone(), slot),
+                    None => {
+                        // Full: close at once, before reading a byte; the client may
+                        // retry elsewhere or later.
+                        drop(stream);
+                        let refused = server.refused_connections.fetch_add(1, Ordering::Relaxed) + 1;
+                        if refused.is_power_of_two() {
+                            tracing::warn!(%peer, cap, refused, "connection refused: listener at max_connections");
+                        }
+                    }
+                }
+            }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
@@ -457,6 +528,7 @@ fn spawn_connection(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<Arc<TlsEndpoint>>,
+    slot: Slot,
 ) {
     let _ = stream.set_nodelay(true);
     server.active.fetch_add(1, Ordering::AcqRel);
@@ -477,17 +549,19 @@ fn spawn_connection(
             None => {
                 if h2c && h2c_preface(&stream, limits.header_timeout).await {
                     let _open = metrics.connection_opened(MetricsProtocol::H2);
-                    h2::serve(stream, peer, Transport::plain(), current, stop).await;
+                    Box::pin(h2::serve(stream, peer, Transport::plain(), current, stop)).await;
                 } else {
                     let _open = metrics.connection_opened(MetricsProtocol::H1);
                     let (rd, wr) = stream.into_split();
                     Connection::new(rd, wr, peer).serve(current, stop).await;
                 }
             }
-            Some(endpoint) => match endpoint.handshake(stream, limits.header_timeout).await {
+            // Boxed, like the HTTP/2 session: a plain idle HTTP/1 connection's task
+            // should not carry the size of the states it never enters (issue 11).
+            Some(endpoint) => match Box::pin(endpoint.handshake(stream, limits.header_timeout)).await {
                 Ok((stream, transport)) if transport.h2 => {
                     let _open = metrics.connection_opened(MetricsProtocol::H2);
-                    h2::serve(stream, peer, transport, current, stop).await;
+                    Box::pin(h2::serve(stream, peer, transport, current, stop)).await;
                 }
                 Ok((stream, transport)) => {
                     let _open = metrics.connection_opened(MetricsProtocol::H1);
@@ -504,6 +578,7 @@ fn spawn_connection(
             },
         }
         drop(guard);
+        drop(slot);
     });
 }
 

@@ -37,6 +37,12 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
 /// Frames buffered between the connection and the upstream request body.
 const BODY_CHANNEL: usize = 4;
+/// What an idle keep-alive connection holds to read the next request's first bytes;
+/// the buffer grows from there only when a request needs it (goal: ≤ 8 KB per idle
+/// connection in all, issue 11).
+const IDLE_READ: usize = 1024;
+/// Room made before reading a body or a head that did not fit.
+const READ_CHUNK: usize = 8 * 1024;
 
 /// The state of one downstream HTTP/1 connection.
 pub struct Connection<R, W> {
@@ -80,8 +86,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         Connection {
             rd,
             wr,
-            buf: BytesMut::with_capacity(8 * 1024),
-            out: Vec::with_capacity(8 * 1024),
+            buf: BytesMut::new(),
+            out: Vec::new(),
             peer,
             transport: Transport::plain(),
             date: DateCache::default(),
@@ -120,7 +126,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
                         write_timeout: edge.limits.body_timeout,
                     };
                     self.reusable = head.keep_alive;
-                    pipeline::serve(&edge, &mut self, head, started).await;
+                    // Boxed: the exchange's state lives only while a request does, so an
+                    // idle connection's task stays small.
+                    Box::pin(pipeline::serve(&edge, &mut self, head, started)).await;
                     self.finish_exchange().await
                 }
                 HeadRead::Fault(error, started) => {
@@ -131,7 +139,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
                         keep_alive: false,
                         write_timeout: current.limits.body_timeout,
                     };
-                    pipeline::refuse(&current, &mut self, error, started, head_only, accept.as_deref()).await;
+                    Box::pin(pipeline::refuse(
+                        &current,
+                        &mut self,
+                        error,
+                        started,
+                        head_only,
+                        accept.as_deref(),
+                    ))
+                    .await;
                     self.linger().await;
                     false
                 }
@@ -162,6 +178,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
 
     async fn read_head(&mut self, limits: &Limits, shutdown: &mut watch::Receiver<bool>) -> HeadRead {
         if self.buf.is_empty() {
+            // Idle: give back what the last request needed, keep only a small read buffer.
+            if self.buf.capacity() > IDLE_READ {
+                self.buf = BytesMut::new();
+            }
+            self.buf.reserve(IDLE_READ);
             tokio::select! {
                 r = tokio::time::timeout(limits.keepalive_timeout, self.rd.read_buf(&mut self.buf)) => {
                     if !matches!(r, Ok(Ok(n)) if n > 0) {
@@ -179,6 +200,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
                 Err(error) => return HeadRead::Fault(error, started),
                 Ok(None) => {}
             }
+            // Grow by doubling: a large head takes a few reads, not one per 64 bytes.
+            let want = self.buf.len().max(READ_CHUNK);
+            make_room(&mut self.buf, want);
             match tokio::time::timeout_at(deadline, self.rd.read_buf(&mut self.buf)).await {
                 Err(_) => return HeadRead::Fault(EdgeError::RequestTimeout(TimeoutPhase::Header), started),
                 Ok(Ok(0)) | Ok(Err(_)) => return HeadRead::ClosedMidHead(started),
@@ -195,7 +219,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         let _ = self.wr.shutdown().await;
         let deadline = tokio::time::Instant::now() + LINGER;
         let mut discarded = 0;
-        let mut scratch = [0u8; 8192];
+        // On the heap: an array here would sit in every connection's task for its whole life.
+        let mut scratch = vec![0u8; 8192];
         while discarded < LINGER_BYTES {
             match tokio::time::timeout_at(deadline, self.rd.read(&mut scratch)).await {
                 Ok(Ok(n)) if n > 0 => discarded += n,
@@ -273,6 +298,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session for Connection<R, W> {
         };
         let written =
             h1_write::write_response(&mut self.wr, &mut self.out, client, response, head_only).await;
+        // Nothing is kept between responses: an idle connection holds no output buffer.
+        self.out = Vec::new();
         match &written {
             Ok(w) => self.reusable &= w.keep_alive,
             Err(_) => self.reusable = false,
@@ -369,7 +396,7 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     f.send(Ok(Frame::trailers(map))).await;
                 }
             }
-            Ok(BodyEvent::NeedMore) => match tokio::time::timeout(body_timeout, rd.read_buf(buf)).await {
+            Ok(BodyEvent::NeedMore) => match read_more(rd, buf, body_timeout).await {
                 Err(_) => {
                     if let Some(f) = feed.as_mut() {
                         f.send(Err(BodyAborted)).await;
@@ -388,10 +415,29 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         if buf.len() >= READ_AHEAD_LIMIT {
             std::future::pending::<()>().await;
         }
+        make_room(buf, READ_CHUNK.min(READ_AHEAD_LIMIT - buf.len()));
         match rd.read_buf(buf).await {
             Ok(0) | Err(_) => return PumpEnd::ClientClosed,
             Ok(_) => {}
         }
+    }
+}
+
+/// Reads more of a request body into `buf`, within `limit`.
+async fn read_more<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    limit: Duration,
+) -> Result<std::io::Result<usize>, tokio::time::error::Elapsed> {
+    make_room(buf, READ_CHUNK);
+    tokio::time::timeout(limit, rd.read_buf(buf)).await
+}
+
+/// Makes at least a little spare room in `buf`, reserving `want` more bytes when it is
+/// (nearly) full: `read_buf` on a full buffer would otherwise read 64 bytes at a time.
+fn make_room(buf: &mut BytesMut, want: usize) {
+    if buf.capacity() - buf.len() < 512 {
+        buf.reserve(want.max(512));
     }
 }
 

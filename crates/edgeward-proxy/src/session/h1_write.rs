@@ -23,8 +23,10 @@ use super::Written;
 use crate::origin::StreamBody;
 use crate::response::{Response, ResponseBody};
 
-/// Flush the output buffer once it holds this much.
-const FLUSH_AT: usize = 64 * 1024;
+/// Flush the output buffer once it holds this much. Larger body frames are written
+/// straight from the origin's buffer instead of being copied, so a client that stops
+/// reading holds at most this much here (issue 11: backpressure, not buffering).
+const FLUSH_AT: usize = 16 * 1024;
 
 // Status lines always say HTTP/1.1, the highest version the edge speaks
 // (RFC 9110 §6.2); framing still follows what the client's version allows.
@@ -189,13 +191,23 @@ async fn stream_body<W: AsyncWrite + Unpin>(
                     continue;
                 }
                 sent += data.len() as u64;
+                let len = data.len();
                 if framing == ResponseFraming::Chunked {
-                    write_chunk_header(out, data.len());
+                    write_chunk_header(out, len);
+                }
+                if out.len() + len > FLUSH_AT {
+                    // Too big to coalesce: what is buffered first, then the frame itself.
+                    send(wr, out, client_write).await?;
+                    out.clear();
                 }
                 while data.has_remaining() {
                     let chunk = data.chunk();
-                    out.extend_from_slice(chunk);
                     let n = chunk.len();
+                    if out.is_empty() && n > FLUSH_AT {
+                        send(wr, chunk, client_write).await?;
+                    } else {
+                        out.extend_from_slice(chunk);
+                    }
                     data.advance(n);
                 }
                 if framing == ResponseFraming::Chunked {
