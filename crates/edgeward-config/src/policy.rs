@@ -537,9 +537,9 @@ impl Source<'_> {
             let mut parts = text.splitn(3, '-');
             let ok = parts.next() == Some("waf")
                 && parts.next().is_some_and(|f| WAF_FAMILIES.contains(&f))
-                && parts.next().is_none_or(|n| {
-                    !n.is_empty() && n.len() <= 5 && n.bytes().all(|b| b.is_ascii_digit())
-                });
+                && parts
+                    .next()
+                    .is_none_or(|n| !n.is_empty() && n.len() <= 5 && n.bytes().all(|b| b.is_ascii_digit()));
             if !ok {
                 let msg = format!(
                     "invalid managed rule `{text}`: expected an id such as `waf-sqli-105` or a family such as `waf-proto`"

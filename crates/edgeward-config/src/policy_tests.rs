@@ -194,11 +194,7 @@ fn waf_settings_default_and_parse() {
 fn waf_settings_faults_name_the_line() {
     for (extra, line, words) in [
         ("[zones.waf]\nmode = \"loud\"\n", 9, "unknown mode `loud`"),
-        (
-            "[zones.waf]\noversize = \"drop\"\n",
-            9,
-            "unknown oversize `drop`",
-        ),
+        ("[zones.waf]\noversize = \"drop\"\n", 9, "unknown oversize `drop`"),
         (
             "[zones.waf]\ndisabled_rules = [\"sqli-100\"]\n",
             9,

@@ -699,7 +699,10 @@ fn check_edge_error(v: &Vector, code: u16, resp: &Wire, problems: &mut Vec<Strin
             ];
             for (member, want) in expected {
                 if doc.get(member) != Some(&want) {
-                    problems.push(format!("problem+json {member} {:?}, expected {want}", doc.get(member)));
+                    problems.push(format!(
+                        "problem+json {member} {:?}, expected {want}",
+                        doc.get(member)
+                    ));
                 }
             }
         }
@@ -853,7 +856,9 @@ fn check_head_length(v: &Vector, edge: SocketAddr, head: &Wire, problems: &mut V
         Ok((_, get)) => get,
         Err(e) => return problems.push(format!("HEAD: the GET twin failed: {e}")),
     };
-    let head_length = head.header("content-length").and_then(|l| l.parse::<usize>().ok());
+    let head_length = head
+        .header("content-length")
+        .and_then(|l| l.parse::<usize>().ok());
     if get.status != head.status || head_length != Some(get.body.len()) || get.body.is_empty() {
         problems.push(format!(
             "HEAD: status {} Content-Length {head_length:?}, but the same GET got status {} with a \

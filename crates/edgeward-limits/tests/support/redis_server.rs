@@ -26,7 +26,7 @@ impl RedisServer {
             .is_err()
         {
             let message = "redis-server is not installed (Debian package `redis-server`)";
-            if std::env::var("CI").as_deref() == Ok("true") {
+            if std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "false" | "0")) {
                 panic!("{message}; CI must install it");
             }
             eprintln!("\n!!!!!!!! SKIPPING REDIS TEST: {message} !!!!!!!!\n");
