@@ -644,68 +644,6 @@ fn analytics_off_keeps_metrics_on_the_admin_listener_and_the_api_answers_404() {
 
 // ---------------------------------------------------------------- dashboard --
 
-/// Debian's chromium (tests that need it are ignored, with the reason, when the build found
-/// none: `has_chromium` in crates/edgeward/build.rs).
-fn chromium() -> PathBuf {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .flat_map(|name| ["/usr/bin", "/usr/local/bin", "/snap/bin"].map(|dir| Path::new(dir).join(name)))
-        .find(|p| p.exists())
-        .expect("chromium (the build found it on PATH)")
-}
-
-/// Runs headless chromium with `args` plus the isolation flags; its stdout.
-fn run_chromium(bin: &Path, args: &[String]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(bin);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        "--virtual-time-budget=5000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(args)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn chromium");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish within 60 s: {}", err.join().unwrap());
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
-    assert!(status.success(), "chromium failed ({status}): {err}");
-    out
-}
-
 /// The inner text of the first element with `id="…"` (tags stripped).
 fn text_of_id(dom: &str, id: &str) -> Option<String> {
     let at = dom.find(&format!("id=\"{id}\""))?;
@@ -726,9 +664,12 @@ fn tag_of_id<'a>(dom: &'a str, id: &str) -> &'a str {
 }
 
 #[test]
-#[cfg_attr(not(has_chromium), ignore = "chromium is not installed (Debian package chromium)")]
+#[cfg_attr(
+    not(has_chromium),
+    ignore = "chromium is not installed (Debian package chromium)"
+)]
 fn the_dashboard_renders_every_chart_from_a_real_run() {
-    let browser = chromium();
+    let browser = common::chromium::binary();
     let origin = mix_origin();
     let edge = Run::start(
         &analytics_config(origin.addr, POLICIES, ""),
@@ -740,7 +681,7 @@ fn the_dashboard_renders_every_chart_from_a_real_run() {
     settle(admin, mix::TOTAL);
     let url = format!("http://{admin}/dashboard");
 
-    let dom = run_chromium(&browser, &["--dump-dom".to_owned(), url.clone()]);
+    let dom = common::chromium::run(&browser, &["--dump-dom".to_owned(), url.clone()]);
     for id in [
         "chart-totals",
         "chart-4xx-share",
@@ -794,7 +735,7 @@ fn the_dashboard_renders_every_chart_from_a_real_run() {
         .to_path_buf();
     let png = target_dir.join("dashboard-e2e.png");
     let _ = std::fs::remove_file(&png);
-    run_chromium(
+    common::chromium::run(
         &browser,
         &[
             format!("--screenshot={}", png.display()),

@@ -338,3 +338,51 @@ fn a_partial_preface_times_out_like_any_slow_head() {
         started.elapsed()
     );
 }
+
+/// A page whose script writes the protocol the browser used for it into the DOM.
+const PROTOCOL_PAGE: &str = "<!doctype html><html><body><p id=proto>unknown</p><script>\
+    var e = performance.getEntriesByType('navigation')[0];\
+    document.getElementById('proto').textContent = 'next-hop=' + e.nextHopProtocol;\
+    </script></body></html>";
+
+#[test]
+#[cfg_attr(
+    not(has_chromium),
+    ignore = "chromium is not installed (Debian package chromium)"
+)]
+fn chromium_loads_a_page_over_https_with_h2() {
+    let origin = TestOrigin::start(|_| {
+        Action::Respond(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{PROTOCOL_PAGE}",
+                PROTOCOL_PAGE.len()
+            )
+            .into_bytes(),
+        )
+    });
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let text = format!(
+        "{}\n[[tls]]\nlisten = \"127.0.0.1:0\"\n[[tls.certificates]]\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+        config(origin.addr, "").replace("\"127.0.0.1\"]", "\"127.0.0.1\", \"localhost\"]")
+    );
+    let edge = Edgeward::start_with_files(
+        &text,
+        &[
+            ("c.pem", &cert.cert.pem()),
+            ("k.pem", &cert.key_pair.serialize_pem()),
+        ],
+    );
+    let url = format!("https://localhost:{}/", edge.tls_addr().port());
+    let dom = common::chromium::run(
+        &common::chromium::binary(),
+        &[
+            "--ignore-certificate-errors".to_owned(),
+            "--dump-dom".to_owned(),
+            url,
+        ],
+    );
+    assert!(
+        dom.contains("next-hop=h2"),
+        "the browser did not use HTTP/2: {dom}"
+    );
+}

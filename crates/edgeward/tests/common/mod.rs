@@ -2,6 +2,7 @@
 //! raw-TCP test origin, and a small HTTP/1.1 response reader for exact-byte tests.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod h2client;
 pub mod redis;
 
