@@ -3,7 +3,7 @@
 //! Owns the numbers only; the config crate fills them from TOML and the
 //! connection loop applies the timeouts.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Limits applied while reading one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,11 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Time an idle keep-alive connection is held open waiting for the next request.
     pub keepalive_timeout: Duration,
+    /// Slowest request body accepted, in bytes per second on average, once
+    /// `min_body_rate_grace` has passed; slower gets 408. 0 turns the check off.
+    pub min_body_rate: u64,
+    /// Time a request body may take before `min_body_rate` applies.
+    pub min_body_rate_grace: Duration,
 }
 
 impl Default for Limits {
@@ -43,6 +48,46 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(60),
+            min_body_rate: 1024,
+            min_body_rate_grace: Duration::from_secs(10),
         }
+    }
+}
+
+impl Limits {
+    /// The latest instant by which a body that started at `started`, with `received`
+    /// bytes in so far, must bring its next byte: the grace period plus one second per
+    /// `min_body_rate` bytes received (a body trickling in slower than the rate falls
+    /// behind and times out; one that sent fast early has credit). `None` when off.
+    pub fn body_rate_deadline(&self, started: Instant, received: u64) -> Option<Instant> {
+        if self.min_body_rate == 0 {
+            return None;
+        }
+        let earned = Duration::from_secs_f64(received as f64 / self.min_body_rate as f64);
+        started.checked_add(self.min_body_rate_grace.saturating_add(earned))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_rate_deadline_moves_one_second_per_rate_bytes_after_the_grace() {
+        let limits = Limits::default();
+        let t0 = Instant::now();
+        assert_eq!(
+            limits.body_rate_deadline(t0, 0),
+            Some(t0 + Duration::from_secs(10))
+        );
+        assert_eq!(
+            limits.body_rate_deadline(t0, 4096),
+            Some(t0 + Duration::from_secs(14))
+        );
+        let off = Limits {
+            min_body_rate: 0,
+            ..Limits::default()
+        };
+        assert_eq!(off.body_rate_deadline(t0, 0), None);
     }
 }

@@ -165,3 +165,32 @@ fn idle_keep_alive_connections_cost_little_memory() {
     assert!(each < 10 * 1024, "{each} bytes per idle connection");
     drop(idle);
 }
+
+#[test]
+fn a_request_body_trickling_in_below_the_minimum_rate_gets_408() {
+    let origin = TestOrigin::fixed("200 OK", "", "ok");
+    let edge = Edgeward::start(&config(origin.addr, ""));
+    let mut s = connect(edge.addr);
+    s.write_all(b"POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: 100000\r\n\r\n")
+        .unwrap();
+    // One byte a second: far below the default 1 KiB/s, yet never a 30 s gap.
+    let started = Instant::now();
+    let writer = {
+        let mut s = s.try_clone().unwrap();
+        thread::spawn(move || {
+            while started.elapsed() < Duration::from_secs(25) && s.write_all(b"x").is_ok() {
+                thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+    s.set_read_timeout(Some(Duration::from_secs(25))).unwrap();
+    let mut reader = BufReader::new(&s);
+    let response = read_response(&mut reader, false).expect("a response before the gap timeout");
+    let took = started.elapsed();
+    assert_eq!(response.status, 408);
+    assert!(took < Duration::from_secs(15), "408 after {took:?}");
+    eprintln!("slow body refused after {took:?}");
+    drop(reader);
+    drop(s);
+    writer.join().unwrap();
+}

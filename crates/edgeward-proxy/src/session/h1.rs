@@ -57,6 +57,10 @@ pub struct Connection<R, W> {
     decoder: Option<BodyDecoder>,
     feed: Option<BodyFeed>,
     body_timeout: Duration,
+    /// The current request's limits (the minimum body rate is checked against them).
+    body_limits: Option<Limits>,
+    /// When the current request's body started (its head was read).
+    body_started: Instant,
     /// What the current request allows for the response (version, keep-alive).
     client: ClientSide,
     /// Whether the connection can carry another request after the current one.
@@ -94,6 +98,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             decoder: None,
             feed: None,
             body_timeout: Duration::from_secs(30),
+            body_limits: None,
+            body_started: Instant::now(),
             client: ClientSide::default(),
             reusable: false,
         }
@@ -254,6 +260,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session for Connection<R, W> {
         let decoder =
             BodyDecoder::new(head.framing, limits.max_body_bytes).with_retry_after(limits.body_retry_after);
         self.body_timeout = limits.body_timeout;
+        self.body_limits = (limits.min_body_rate > 0).then(|| limits.clone());
+        self.body_started = Instant::now();
         self.client.write_timeout = limits.body_timeout;
         let (body, feed) = upstream_body(head, &decoder);
         self.decoder = Some(decoder);
@@ -275,7 +283,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session for Connection<R, W> {
             &mut self.buf,
             decoder,
             self.feed.take(),
-            self.body_timeout,
+            BodyPace {
+                gap: self.body_timeout,
+                limits: self.body_limits.as_ref(),
+                started: self.body_started,
+            },
         );
         tokio::select! {
             done = work => Driven::Done(done),
@@ -365,7 +377,7 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     buf: &mut BytesMut,
     decoder: &mut BodyDecoder,
     mut feed: Option<BodyFeed>,
-    body_timeout: Duration,
+    pace: BodyPace<'_>,
 ) -> PumpEnd {
     if let Some(f) = feed.as_mut() {
         if let Some(demand) = f.demand.take() {
@@ -396,7 +408,7 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     f.send(Ok(Frame::trailers(map))).await;
                 }
             }
-            Ok(BodyEvent::NeedMore) => match read_more(rd, buf, body_timeout).await {
+            Ok(BodyEvent::NeedMore) => match read_more(rd, buf, pace.limit(decoder.received())).await {
                 Err(_) => {
                     if let Some(f) = feed.as_mut() {
                         f.send(Err(BodyAborted)).await;
@@ -420,6 +432,26 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             Ok(0) | Err(_) => return PumpEnd::ClientClosed,
             Ok(_) => {}
         }
+    }
+}
+
+/// How long a request body may take: the gap between two reads, and the minimum
+/// average rate after a grace period (a body trickling in must not hold an origin
+/// connection for long, issue 11).
+struct BodyPace<'a> {
+    gap: Duration,
+    limits: Option<&'a Limits>,
+    started: Instant,
+}
+
+impl BodyPace<'_> {
+    /// The longest the next read may wait, with `received` bytes in so far.
+    fn limit(&self, received: u64) -> Duration {
+        let by_rate = self
+            .limits
+            .and_then(|l| l.body_rate_deadline(self.started, received))
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        by_rate.map_or(self.gap, |rate| rate.min(self.gap))
     }
 }
 
