@@ -10,6 +10,7 @@
 pub mod h1;
 mod h1_write;
 pub mod h2;
+mod h2_request;
 mod rewind;
 mod tunnel;
 
