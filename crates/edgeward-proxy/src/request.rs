@@ -122,12 +122,25 @@ mod tests {
     }
 
     #[test]
-    fn an_upgrade_needs_connection_upgrade_on_http1() {
-        let asked =
-            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    fn only_a_websocket_handshake_is_an_upgrade() {
+        let asked = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\
+                      Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
         assert_eq!(ctx_upgrade(asked, Protocol::Http11), Some(b"websocket".to_vec()));
-        let no_token = b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
-        assert_eq!(ctx_upgrade(no_token, Protocol::Http11), None);
+        let no_token = b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nSec-WebSocket-Key: x\r\n\r\n";
+        assert_eq!(
+            ctx_upgrade(no_token, Protocol::Http11),
+            None,
+            "Connection must name upgrade"
+        );
         assert_eq!(ctx_upgrade(asked, Protocol::Http10), None);
+        let no_key = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+        assert_eq!(
+            ctx_upgrade(no_key, Protocol::Http11),
+            None,
+            "no Sec-WebSocket-Key"
+        );
+        let h2c = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\
+                    HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
+        assert_eq!(ctx_upgrade(h2c, Protocol::Http11), None, "h2c is never relayed");
     }
 }
