@@ -454,9 +454,10 @@ async fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     bind().map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
-/// The open-connection cap of one listener: the configured one, held below the fd limit.
-fn connection_cap(configured: usize) -> usize {
-    match fd_limit() {
+/// The open-connection cap of one listener: the configured one, held below the fd limit
+/// (`fd_limit`, read once per listener).
+fn connection_cap(configured: usize, fd_limit: Option<usize>) -> usize {
+    match fd_limit {
         Some(limit) => configured.min(limit.saturating_sub(FD_RESERVE).max(1)),
         None => configured,
     }
@@ -493,6 +494,7 @@ impl Drop for Slot {
 async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option<Arc<TlsEndpoint>>) {
     let mut stop = server.shutdown.subscribe();
     let open = Arc::new(AtomicUsize::new(0));
+    let fds = fd_limit();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -500,7 +502,7 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option<Arc
         };
         match accepted {
             Ok((stream, peer)) => {
-                let cap = connection_cap(server.current().config.max_connections);
+                let cap = connection_cap(server.current().config.max_connections, fds);
                 match Slot::take(&open, cap) {
                     Some(slot) => spawn_connection(&server, stream, peer, tls.clone(), slot),
                     None => {
