@@ -72,7 +72,7 @@ label() {
 }
 
 report() {
-    local mode rps p50 p99 cpu busy stored dropped notes ref=""
+    local mode rps p50 p99 cpu busy user sys stored dropped notes ref=""
     [[ -n ${ROW[off]:-} ]] && ref=$(cut -d'|' -f4 <<<"${ROW[off]}")
     echo "# edgeward analytics on/off — $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
@@ -81,12 +81,12 @@ report() {
     echo "- wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s (after ${WARMUP}s warm-up) on core $LOAD_CORE with the nginx origin; GET / → 200"
     echo "- 'stored' = edgeward_analytics_events_written_total after the row (warm-up + run + the check request)"
     echo
-    echo "| edgeward | req/s | p50 (ms) | p99 (ms) | CPU ms / 1k req | vs off | CPU busy | stored | dropped | notes |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| edgeward | req/s | p50 (ms) | p99 (ms) | CPU ms / 1k req | vs off | CPU busy | user / sys µs per req | stored | dropped | notes |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     for mode in off memory file; do
         [[ -n ${ROW[$mode]:-} ]] || continue
-        IFS='|' read -r rps p50 p99 cpu busy stored dropped notes <<<"${ROW[$mode]}"
-        echo "| $(label "$mode") | $rps | $p50 | $p99 | $cpu | $(cpu_vs "$cpu" "$ref" percent) | $busy | $stored | $dropped | $notes |"
+        IFS='|' read -r rps p50 p99 cpu busy user sys stored dropped notes <<<"${ROW[$mode]}"
+        echo "| $(label "$mode") | $rps | $p50 | $p99 | $cpu | $(cpu_vs "$cpu" "$ref" percent) | $busy | $user / $sys | $stored | $dropped | $notes |"
     done
     if [[ -n ${STORE_OUT:-} ]]; then
         echo

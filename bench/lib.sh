@@ -6,7 +6,9 @@
 # defines functions for: installing the tools, the temp dir and the cleanup
 # trap, port checks, starting pinned processes and waiting for them, the nginx
 # origin, edgeward's base config, running wrk and parsing its --latency output,
-# the CPU time of a process tree, and the report's common lines.
+# running h2load and taking percentiles from its per-request log, a
+# self-signed certificate, the CPU time (user and system) and RSS of a process
+# tree, and the report's common lines.
 #
 # The sourcing script sets its own ports (ORIGIN_PORT, EDGEWARD_PORT, ...)
 # and EDGEWARD_LOG; it may set LOG_TAG (log prefix), PORT_HINT (how to move a
@@ -25,7 +27,9 @@ HOST=127.0.0.1                    # never anything but loopback
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT_DIR="$ROOT/bench/out"
-EDGEWARD_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/edgeward"
+# EDGEWARD_BIN (with SKIP_BUILD=1) benchmarks another build, e.g. of a clean
+# snapshot while the working tree is mid-edit; EDGEWARD_REVISION then names it.
+EDGEWARD_BIN=${EDGEWARD_BIN:-"${CARGO_TARGET_DIR:-$ROOT/target}/release/edgeward"}
 CLK_TCK=$(getconf CLK_TCK)
 
 WORK=""             # temp dir for configs and logs (set by bench_workspace)
@@ -68,7 +72,8 @@ cleanup() {
 install_deps() { # command...
     export PATH="$PATH:/usr/sbin:/sbin"
     local -A pkg_for=([nginx]=nginx [haproxy]=haproxy [wrk]=wrk [taskset]=util-linux
-                      [curl]=curl [pgrep]=procps [getconf]=libc-bin)
+                      [curl]=curl [pgrep]=procps [getconf]=libc-bin [h2load]=nghttp2-client
+                      [openssl]=openssl [python3]=python3 [valgrind]=valgrind)
     local missing=() cmd
     for cmd in "$@"; do
         [[ -n ${pkg_for[$cmd]:-} ]] || die "install_deps: no package known for $cmd"
@@ -100,6 +105,11 @@ build_edgeward() { # [hint]
 
 require_edgeward_bin() {
     [[ -x "$EDGEWARD_BIN" ]] || die "no binary at $EDGEWARD_BIN"
+}
+
+# Build the release binary, or with SKIP_BUILD=1 take EDGEWARD_BIN as it is.
+edgeward_binary() { # [hint]
+    if [[ -z ${SKIP_BUILD:-} ]]; then build_edgeward "${1:-}"; else require_edgeward_bin; fi
 }
 
 # A connect() that succeeds means someone already listens there: we would be
@@ -268,18 +278,58 @@ pid_tree() {
     for child in $(pgrep -P "$pid" || true); do pid_tree "$child"; done
 }
 
-# utime+stime in clock ticks, summed over the tree. /proc/PID/stat already
-# sums all threads of a process. The comm field may contain spaces, so cut
-# at the last ')' first: after it, utime and stime are fields 12 and 13.
-cpu_ticks() {
-    local total=0 pid stat rest f
+# "utime stime" in clock ticks, each summed over the tree. /proc/PID/stat
+# already sums all threads of a process. The comm field may contain spaces, so
+# cut at the last ')' first: after it, utime and stime are fields 12 and 13.
+cpu_ticks_split() {
+    local user=0 sys=0 pid stat rest f
     for pid in $(pid_tree "$1"); do
         stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
         rest=${stat##*) }
         read -r -a f <<<"$rest"
-        total=$((total + f[11] + f[12]))
+        user=$((user + f[11])); sys=$((sys + f[12]))
+    done
+    echo "$user $sys"
+}
+
+# utime+stime in clock ticks, summed over the tree.
+cpu_ticks() {
+    local user sys
+    read -r user sys <<<"$(cpu_ticks_split "$1")"
+    echo $((user + sys))
+}
+
+# Resident memory of the tree in KiB (VmRSS, summed; threads share it).
+rss_kib() {
+    local total=0 pid kb
+    for pid in $(pid_tree "$1"); do
+        kb=$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status" 2>/dev/null) || continue
+        total=$((total + ${kb:-0}))
     done
     echo "$total"
+}
+
+# From two cpu_ticks_split readings and a request count, the globals every
+# measurement reports: CPU_MS_PER_1K (CPU ms per 1000 requests), CPU_USER_US
+# and CPU_SYS_US (µs of user / system time per request) and CPU_BUSY (share of
+# one core over the run).
+cpu_per_request() { # "user sys" before, "user sys" after, requests, seconds
+    local u0 s0 u1 s1
+    read -r u0 s0 <<<"$1"; read -r u1 s1 <<<"$2"
+    CPU_MS_PER_1K=$(awk -v t=$((u1 - u0 + s1 - s0)) -v hz="$CLK_TCK" -v n="$3" 'BEGIN { printf "%.3f", t / hz * 1e6 / n }')
+    CPU_USER_US=$(awk -v t=$((u1 - u0)) -v hz="$CLK_TCK" -v n="$3" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+    CPU_SYS_US=$(awk -v t=$((s1 - s0)) -v hz="$CLK_TCK" -v n="$3" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+    CPU_BUSY=$(awk -v t=$((u1 - u0 + s1 - s0)) -v hz="$CLK_TCK" -v d="$4" 'BEGIN { printf "%.0f%%", t / hz / d * 100 }')
+}
+
+# A self-signed ECDSA P-256 certificate for localhost in dir/cert.pem and
+# dir/key.pem (PKCS#8), valid two days: enough for a TLS benchmark, trusted by
+# nobody (clients run with -k / no verification).
+self_signed_cert() { # dir
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+        -keyout "$1/key.pem" -out "$1/cert.pem" >"$1/openssl.log" 2>&1 \
+        || { cat "$1/openssl.log" >&2; die "openssl could not make a certificate"; }
 }
 
 # ---------------------------------------------------------------- running --
@@ -288,13 +338,18 @@ cpu_ticks() {
 # the status, and who wrote the body (a 404 from the origin and one made by
 # the edge have the same status, so the body tells them apart).
 check_response() { # name port path expected-status body-rule [curl args...]
+    check_url "$1" "http://$HOST:$2$3" "$4" "$5" "${@:6}"
+}
+
+# The same for any URL (https://, or with curl arguments such as --http2).
+check_url() { # name url expected-status body-rule [curl args...]
     local body code
     body="$WORK/check-$1.body"
-    code=$(curl -s -o "$body" -w '%{http_code}' "${@:6}" "http://$HOST:$2$3" || true)
-    [[ $code == "$4" ]] || die "$1 answered $code for GET $3, expected $4 ($(head -c 300 "$body" 2>/dev/null))"
-    case $5 in
-        has:*)  grep -qF -- "${5#has:}" "$body" || die "$1: body of GET $3 lacks '${5#has:}' (not from the origin?)" ;;
-        not:*) ! grep -qF -- "${5#not:}" "$body" || die "$1: body of GET $3 has '${5#not:}' (answered by the origin, not the edge)" ;;
+    code=$(curl -s -o "$body" -w '%{http_code}' "${@:5}" "$2" || true)
+    [[ $code == "$3" ]] || die "$1 answered $code for GET $2, expected $3 ($(head -c 300 "$body" 2>/dev/null))"
+    case $4 in
+        has:*)  grep -qF -- "${4#has:}" "$body" || die "$1: body of GET $2 lacks '${4#has:}' (not from the origin?)" ;;
+        not:*) ! grep -qF -- "${4#not:}" "$body" || die "$1: body of GET $2 has '${4#not:}' (answered by the origin, not the edge)" ;;
     esac
 }
 
@@ -316,16 +371,16 @@ to_ms() {
 # then the measured wrk run with the CPU of pid's process tree read just
 # before and after it. Results go to globals, as a row needs several:
 # WRK_REQUESTS WRK_RPS WRK_P50 WRK_P99 WRK_NON2XX WRK_ERRORS (as wrk printed
-# them), CPU_MS_PER_1K (CPU ms per 1000 requests) and CPU_BUSY (share of one
-# core over the run).
+# them), and cpu_per_request's CPU_MS_PER_1K, CPU_USER_US, CPU_SYS_US and
+# CPU_BUSY.
 wrk_measure() { # label pid url outfile [wrk args...]
-    local label=$1 pid=$2 url=$3 out=$4 before after ticks; shift 4
+    local label=$1 pid=$2 url=$3 out=$4 before after; shift 4
     log "$label: warm-up ${WARMUP}s, then ${DURATION}s"
     wrk_run "$url" "$WARMUP" "$out.warmup" "$@"
 
-    before=$(cpu_ticks "$pid")
+    before=$(cpu_ticks_split "$pid")
     wrk_run "$url" "$DURATION" "$out" "$@"
-    after=$(cpu_ticks "$pid")
+    after=$(cpu_ticks_split "$pid")
 
     WRK_REQUESTS=$(awk '/ requests in /{print $1}' "$out")
     WRK_RPS=$(awk '/^Requests\/sec:/{print $2}' "$out")
@@ -336,15 +391,60 @@ wrk_measure() { # label pid url outfile [wrk args...]
     [[ -n $WRK_REQUESTS && $WRK_REQUESTS -gt 0 && -n $WRK_RPS && -n $WRK_P50 && -n $WRK_P99 ]] \
         || { cat "$out" >&2; die "could not parse wrk output for $label"; }
 
-    ticks=$((after - before))
-    CPU_MS_PER_1K=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$WRK_REQUESTS" 'BEGIN { printf "%.3f", t / hz * 1e6 / n }')
-    CPU_BUSY=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v d="$DURATION" 'BEGIN { printf "%.0f%%", t / hz / d * 100 }')
+    cpu_per_request "$before" "$after" "$WRK_REQUESTS" "$DURATION"
+}
+
+# Percentiles (ms) of the third column (µs until the response ended) of an
+# h2load --log-file: prints "p50 p99 max".
+h2load_log_percentiles() { # logfile
+    cut -f3 "$1" | sort -n | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "n/a n/a n/a"; exit }
+        i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
+        i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+        printf "%.3f %.3f %.3f\n", v[i50] / 1000, v[i99] / 1000, v[NR] / 1000 }'
+}
+
+# One h2load measurement, the counterpart of wrk_measure, but in one h2load
+# run: its --warm-up-time (WARMUP s: connections and TLS handshakes made, the
+# upstream pool filled) then DURATION s measured. The CPU of pid's process
+# tree is read when h2load announces the measured phase and again when it
+# has exited, so handshakes are not charged to the requests; h2load logs the
+# time of every request of the measured phase (only those). Sets H2_REQUESTS (done), H2_SUCCEEDED,
+# H2_FAILED (failed + errored + timeout), H2_2XX, H2_RPS, H2_P50/H2_P99 (ms)
+# and cpu_per_request's globals.
+h2load_measure() { # label pid url outfile [h2load args...]
+    local label=$1 pid=$2 url=$3 out=$4 before="" after h2pid; shift 4
+    log "$label: warm-up ${WARMUP}s, then ${DURATION}s"
+    # Line-buffered, so that the phase line is in the file when h2load prints it.
+    taskset -c "$LOAD_CORE" stdbuf -oL h2load -t1 --warm-up-time="$WARMUP" -D "$DURATION" \
+        --log-file="$out.log" "$@" "$url" >"$out" 2>&1 &
+    h2pid=$!
+    PIDS+=("$h2pid")
+    while kill -0 "$h2pid" 2>/dev/null; do
+        if grep -q '^Main benchmark duration is started' "$out"; then
+            before=$(cpu_ticks_split "$pid")
+            break
+        fi
+        sleep 0.01
+    done
+    wait "$h2pid" || { cat "$out" >&2; die "h2load failed against $url"; }
+    after=$(cpu_ticks_split "$pid")
+    [[ -n $before ]] || { cat "$out" >&2; die "h2load never started its measured phase against $url"; }
+
+    read -r H2_REQUESTS H2_SUCCEEDED H2_FAILED <<<"$(awk '/^requests:/ {
+        gsub(",", ""); print $6, $8, $10 + $12 + $14 }' "$out")"
+    H2_2XX=$(awk '/^status codes:/ { print $3 }' "$out")
+    H2_RPS=$(awk '/^finished in/ { gsub(",", ""); print $4 }' "$out")
+    read -r H2_P50 H2_P99 _ <<<"$(h2load_log_percentiles "$out.log")"
+    [[ -n $H2_REQUESTS && $H2_REQUESTS -gt 0 && -n $H2_RPS && $H2_P50 != n/a ]] \
+        || { cat "$out" >&2; die "could not parse h2load output for $label"; }
+    cpu_per_request "$before" "$after" "$H2_REQUESTS" "$DURATION"
 }
 
 # The common columns of a row from the last wrk_measure:
-# req/s|p50 ms|p99 ms|CPU ms per 1k req|CPU busy.
+# req/s|p50 ms|p99 ms|CPU ms per 1k req|CPU busy|user µs/req|sys µs/req.
 wrk_row() {
-    echo "$(printf '%.0f' "$WRK_RPS")|$(to_ms "$WRK_P50")|$(to_ms "$WRK_P99")|$CPU_MS_PER_1K|$CPU_BUSY"
+    echo "$(printf '%.0f' "$WRK_RPS")|$(to_ms "$WRK_P50")|$(to_ms "$WRK_P99")|$CPU_MS_PER_1K|$CPU_BUSY|$CPU_USER_US|$CPU_SYS_US"
 }
 
 # The row's notes from the last wrk_measure: every response must have had the
@@ -377,6 +477,7 @@ machine_line() {
 }
 
 edgeward_revision() {
+    [[ -z ${EDGEWARD_REVISION:-} ]] || { echo "$EDGEWARD_REVISION"; return; }
     echo "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit')$( [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] && echo ' (uncommitted changes)')"
 }
 

@@ -94,22 +94,22 @@ describe() {
 }
 
 render_report() {
-    local scenario row rps p50 p99 cpu busy notes ref
+    local scenario row rps p50 p99 cpu busy user sys notes ref
     echo "# edgeward rules benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     machine_line
     echo "- edgeward: $(edgeward_revision), workers = 1 on core $PROXY_CORE, EDGEWARD_LOG=$EDGEWARD_LOG"
     echo "- wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s (after ${WARMUP}s warm-up) on core $LOAD_CORE with the nginx origin; GET $REQ_PATH with browser-like headers (UA, Accept, Accept-Language, Cookie, Referer)"
     echo
-    echo "| scenario | req/s | p50 (ms) | p99 (ms) | CPU ms / 1k req | CPU vs plain | CPU busy | notes |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---|"
+    echo "| scenario | req/s | p50 (ms) | p99 (ms) | CPU ms / 1k req | CPU vs plain | CPU busy | user / sys µs per req | notes |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
     ref=""
     [[ -n ${ROWS[plain]:-} ]] && ref=$(cut -d'|' -f4 <<<"${ROWS[plain]}")
     for scenario in $SCENARIOS; do
         row=${ROWS[$scenario]:-}
         [[ -n $row ]] || continue
-        IFS='|' read -r rps p50 p99 cpu busy notes <<<"$row"
-        echo "| $(describe "$scenario") | $rps | $p50 | $p99 | $cpu | $(cpu_vs "$cpu" "$ref") | $busy | $notes |"
+        IFS='|' read -r rps p50 p99 cpu busy user sys notes <<<"$row"
+        echo "| $(describe "$scenario") | $rps | $p50 | $p99 | $cpu | $(cpu_vs "$cpu" "$ref") | $busy | $user / $sys | $notes |"
     done
 }
 
@@ -117,7 +117,7 @@ render_report() {
 
 main() {
     bench_setup nginx wrk taskset curl pgrep getconf
-    if [[ -z ${SKIP_BUILD:-} ]]; then build_edgeward; else require_edgeward_bin; fi
+    edgeward_binary
     bench_workspace edgeward-rules-bench ORIGIN_PORT EDGEWARD_PORT
     start_origin
     local scenario

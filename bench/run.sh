@@ -145,7 +145,7 @@ measure() { # scenario target path expected body-rule
 # --------------------------------------------------------------- reporting --
 
 render_report() {
-    local scenario target row rps p50 p99 cpu busy notes ref vs
+    local scenario target row rps p50 p99 cpu busy user sys notes ref vs
     echo "# edgeward side-by-side benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     machine_line
@@ -153,21 +153,21 @@ render_report() {
     echo "- edgeward: $(edgeward_revision)"
     echo "- wrk: -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (after a ${WARMUP}s warm-up), pinned to core $LOAD_CORE with the origin; proxy under test alone on core $PROXY_CORE, one worker each"
     echo "- edgeward log filter: EDGEWARD_LOG=$EDGEWARD_LOG (nginx and HAProxy: access logs off)"
-    echo "- CPU = utime+stime of the proxy's processes (nginx: master+worker) over the measured run; 'CPU busy' = share of one core"
+    echo "- CPU = utime+stime of the proxy's processes (nginx: master+worker) over the measured run; 'CPU busy' = share of one core; user / sys = utime / stime per request"
     echo
-    echo "| scenario | target | req/s | p50 (ms) | p99 (ms) | CPU ms / 1k req | CPU vs nginx | CPU busy | notes |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
+    echo "| scenario | target | req/s | p50 (ms) | p99 (ms) | CPU ms / 1k req | CPU vs nginx | CPU busy | user / sys µs per req | notes |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
     for scenario in "${SCENARIOS[@]}"; do
         ref=""
         [[ -n ${ROWS["$scenario|nginx"]:-} ]] && ref=$(cut -d'|' -f4 <<<"${ROWS["$scenario|nginx"]}")
         for target in origin edgeward nginx haproxy; do
             row=${ROWS["$scenario|$target"]:-}
             [[ -n $row ]] || continue
-            IFS='|' read -r rps p50 p99 cpu busy notes <<<"$row"
+            IFS='|' read -r rps p50 p99 cpu busy user sys notes <<<"$row"
             if [[ $target == origin ]]; then vs="—"; else vs=$(cpu_vs "$cpu" "$ref"); fi
             local label=$target
             [[ $target == origin ]] && label="direct origin (nginx)"
-            echo "| $scenario | $label | $rps | $p50 | $p99 | $cpu | $vs | $busy | $notes |"
+            echo "| $scenario | $label | $rps | $p50 | $p99 | $cpu | $vs | $busy | $user / $sys | $notes |"
         done
     done
 }
@@ -194,7 +194,7 @@ declare -A BODY_RULE_OF=(   # has:TEXT / not:TEXT, checked once before the row
 
 main() {
     bench_setup nginx haproxy wrk taskset curl pgrep getconf
-    if wants edgeward; then build_edgeward " (TARGETS=\"origin nginx haproxy\" runs the rest without edgeward)"; fi
+    if wants edgeward; then edgeward_binary " (TARGETS=\"origin nginx haproxy\" runs the rest without edgeward)"; fi
     (($(nproc) >= 2)) || log "WARNING: fewer than 2 cores; pinning cannot separate load from proxy"
     bench_workspace edgeward-bench ORIGIN_PORT EDGEWARD_PORT NGINX_PORT HAPROXY_PORT
 
