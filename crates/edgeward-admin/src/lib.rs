@@ -21,4 +21,4 @@ pub mod server;
 pub use access::{authorize, host_allowed, AuthDecision};
 pub use exposition::{render as render_metrics, ExtraMetrics};
 pub use metrics::{Metrics, OpenGuard, OriginSeries};
-pub use server::{handle, serve_admin, AdminState, DASHBOARD_HTML};
+pub use server::{handle, serve_admin, AdminState, RedirectCheck, DASHBOARD_HTML};

@@ -48,7 +48,12 @@ pub struct AdminState {
     pub allowed_hosts: Vec<String>,
     /// More series to append to `/metrics` (counters owned by other crates).
     pub extra_metrics: Vec<ExtraMetrics>,
+    /// Whether the live configuration redirects a path (zone filter, path): marks top-404 rows.
+    pub redirects: Option<RedirectCheck>,
 }
+
+/// Asks the live configuration whether a path of a zone (any zone when `None`) is redirected.
+pub type RedirectCheck = Arc<dyn Fn(Option<&str>, &str) -> bool + Send + Sync>;
 
 impl AdminState {
     /// State with metrics only: no analytics, no token, loopback names only.
@@ -60,6 +65,7 @@ impl AdminState {
             token: None,
             allowed_hosts: Vec::new(),
             extra_metrics: Vec::new(),
+            redirects: None,
         }
     }
 }
@@ -168,7 +174,15 @@ pub async fn handle<B>(req: Request<B>, state: &AdminState, loopback: bool) -> R
         filter: params.filter,
     };
     match query.answer(&question).await {
-        Ok(answer) => json(&answer),
+        Ok(mut answer) => {
+            if let (Answer::Top404(rows), Some(redirects)) = (&mut answer, &state.redirects) {
+                let zone = question.filter.zone.as_deref();
+                for row in rows {
+                    row.has_redirect = redirects(zone, &row.path);
+                }
+            }
+            json(&answer)
+        }
         Err(error) => {
             tracing::error!(%error, "admin query failed");
             let err = match error {

@@ -131,6 +131,10 @@ pub struct NotFoundPath {
     pub count: u64,
     /// The most common referrers of those 404s (empty string: no `Referer`).
     pub referers: Vec<RefererCount>,
+    /// Whether a redirect rule or list of the zone now sends this path elsewhere (filled by
+    /// the admin listener from the live configuration; false when unknown).
+    #[serde(default)]
+    pub has_redirect: bool,
 }
 
 /// 404s from one referrer.
@@ -610,6 +614,7 @@ async fn top_404<S: RowSource + ?Sized>(
             path,
             count: cell(r, 1)?.count()?,
             referers,
+            has_redirect: false,
         });
     }
     Ok(out)

@@ -86,6 +86,21 @@ impl Edge {
         &self.zones[i]
     }
 
+    /// Whether a redirect rule or list of zone `zone` (any zone when `None`) sends `path`
+    /// elsewhere, for any of the zone's exact host names (the admin's top-404 report).
+    pub fn has_redirect(&self, zone: Option<&str>, path: &str) -> bool {
+        self.config
+            .zones
+            .iter()
+            .filter(|z| zone.is_none_or(|name| z.name == name))
+            .any(|z| {
+                z.hosts.iter().any(|h| match h {
+                    edgeward_config::HostPattern::Exact(host) => z.traffic.has_redirect(host, path),
+                    edgeward_config::HostPattern::Wildcard(_) => false,
+                })
+            })
+    }
+
     /// The zone serving `host` (lower case, bare), if any.
     pub fn lookup_zone(&self, host: &str) -> Option<usize> {
         self.index.lookup(host)

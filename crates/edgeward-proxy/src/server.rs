@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use edgeward_config::Config;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -29,8 +30,9 @@ use edgeward_waf::{ClearanceKey, GeoIp};
 
 use crate::edge::Edge;
 use crate::protect::Shields;
+use crate::proxy_protocol;
 use crate::request_body::UpstreamBody;
-use crate::session::{h1::Connection, h2};
+use crate::session::{h1::Connection, h2, Rewind};
 use crate::telemetry::Telemetry;
 use crate::tls::{TlsEndpoint, Transport};
 
@@ -137,6 +139,10 @@ impl Bound {
         });
         let admin = admin.map(|(listener, mut state)| {
             state.extra_metrics.push(proxy_metrics(Arc::clone(&server)));
+            let live = Arc::clone(&server);
+            state.redirects = Some(Arc::new(move |zone, path| {
+                live.current().has_redirect(zone, path)
+            }));
             (listener, state)
         });
         Ok(Bound {
@@ -539,23 +545,47 @@ fn spawn_connection(
     tokio::spawn(async move {
         let source = Arc::clone(&guard.0);
         let current = move || source.current();
-        let (limits, h2c, metrics) = {
+        let (limits, h2c, metrics, proxy_protocol) = {
             let edge = guard.0.current();
             (
                 edge.limits.clone(),
                 edge.config.h2c,
                 Arc::clone(&edge.telemetry.metrics),
+                edge.config.real_ip.proxy_protocol,
             )
         };
+        // Behind a balancer speaking the PROXY protocol, its header names the client.
+        let mut stream = stream;
+        let mut peer = peer;
+        if proxy_protocol {
+            match proxy_protocol::read_header(&mut stream, limits.header_timeout).await {
+                Ok(proxy_protocol::Header::Proxied(client)) => peer = client,
+                Ok(proxy_protocol::Header::Local) => {}
+                Err(e) => {
+                    tracing::info!(%peer, error = %e, "connection closed: bad or missing PROXY protocol header");
+                    drop(guard);
+                    return;
+                }
+            }
+        }
         match tls {
             None => {
-                if h2c && h2c_preface(&stream, limits.header_timeout).await {
+                let (is_h2, opening) = if h2c {
+                    h2c_preface(&mut stream, limits.header_timeout).await
+                } else {
+                    (false, Vec::new())
+                };
+                if is_h2 {
                     let _open = metrics.connection_opened(MetricsProtocol::H2);
+                    let stream = Rewind::new(Bytes::from(opening), stream);
                     Box::pin(h2::serve(stream, peer, Transport::plain(), current, stop)).await;
                 } else {
                     let _open = metrics.connection_opened(MetricsProtocol::H1);
                     let (rd, wr) = stream.into_split();
-                    Connection::new(rd, wr, peer).serve(current, stop).await;
+                    Connection::new(rd, wr, peer)
+                        .with_read_bytes(&opening)
+                        .serve(current, stop)
+                        .await;
                 }
             }
             // Boxed, like the HTTP/2 session: a plain idle HTTP/1 connection's task
@@ -587,32 +617,27 @@ fn spawn_connection(
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Whether a plain connection opens with the HTTP/2 preface (h2c with prior knowledge,
-/// RFC 9113 §3.3). Peeks without consuming, so either session reads from the start; gives
-/// up as soon as the bytes differ, so an HTTP/1 request is not delayed.
-async fn h2c_preface(stream: &TcpStream, timeout: Duration) -> bool {
-    let mut seen = [0u8; 24];
+/// Reads the opening bytes of a plain connection while they match the HTTP/2 preface
+/// (h2c with prior knowledge, RFC 9113 §3.3): whether it is HTTP/2, and the bytes read, which
+/// the chosen session reads first. Stops at the first byte that differs, so an HTTP/1 request
+/// is not delayed; on a timeout or close mid-preface the bytes go to HTTP/1, which answers.
+async fn h2c_preface(stream: &mut TcpStream, timeout: Duration) -> (bool, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
     let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut seen)).await {
-            Ok(Ok(n)) => n,
-            _ => return false,
+    let mut seen = Vec::with_capacity(H2_PREFACE.len());
+    let mut buf = [0u8; 24];
+    while seen.len() < H2_PREFACE.len() {
+        let want = H2_PREFACE.len() - seen.len();
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf[..want])).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => return (false, seen),
         };
-        if n == 0 || seen[..n] != H2_PREFACE[..n] {
-            return false;
+        seen.extend_from_slice(&buf[..n]);
+        if !H2_PREFACE.starts_with(&seen) {
+            return (false, seen);
         }
-        if n == H2_PREFACE.len() {
-            return true;
-        }
-        // A partial preface: wait for more before peeking again.
-        if tokio::time::timeout_at(deadline, stream.readable())
-            .await
-            .is_err()
-        {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    (true, seen)
 }
 
 /// Counts a live connection; wakes the drain when the last one ends.

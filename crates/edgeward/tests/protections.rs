@@ -1439,7 +1439,11 @@ fn basic_auth_challenges_and_explains_repeated_failures() {
     // Compared without their request ids (each response has its own): the bodies differ in
     // what they say, not only in the id.
     let without_id = |r: &Response| r.text().replace(r.header("x-request-id").unwrap(), "");
-    assert_ne!(without_id(&first), without_id(&second), "the repeated failure gets the helpful body");
+    assert_ne!(
+        without_id(&first),
+        without_id(&second),
+        "the repeated failure gets the helpful body"
+    );
     // Different wrong credentials are a first failure again.
     let other = get_with(edge.addr, "/private/report", &basic("alice", "guess2"));
     assert_eq!(other.status, 401);

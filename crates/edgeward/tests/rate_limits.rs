@@ -359,7 +359,10 @@ fn a_steady_client_at_twice_the_limit_gets_the_limit_per_period_memory() {
     assert_eq!(origin_saw(&origin, "steady"), allowed as usize);
 }
 
-#[cfg_attr(not(has_redis), ignore = "redis-server is not installed (Debian package redis-server)")]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "redis-server is not installed (Debian package redis-server)"
+)]
 #[test]
 fn a_steady_client_at_twice_the_limit_gets_the_limit_per_period_redis() {
     let redis = RedisServer::start();
@@ -378,7 +381,10 @@ fn a_steady_client_at_twice_the_limit_gets_the_limit_per_period_redis() {
 // ---------------------------------------------------------------------------------------------
 // (4) One limit shared by two instances through one Redis.
 
-#[cfg_attr(not(has_redis), ignore = "redis-server is not installed (Debian package redis-server)")]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "redis-server is not installed (Debian package redis-server)"
+)]
 #[test]
 fn two_instances_sharing_redis_enforce_one_limit() {
     let redis = RedisServer::start();
@@ -424,7 +430,10 @@ fn two_instances_sharing_redis_enforce_one_limit() {
     );
 }
 
-#[cfg_attr(not(has_redis), ignore = "redis-server is not installed (Debian package redis-server)")]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "redis-server is not installed (Debian package redis-server)"
+)]
 #[test]
 fn redis_store_counts_from_the_first_request_after_start() {
     let redis = RedisServer::start();
@@ -485,7 +494,10 @@ fn redis_store_counts_from_the_first_request_after_start() {
 // ---------------------------------------------------------------------------------------------
 // (5) Redis dies and comes back: fail-open, logged, enforced again.
 
-#[cfg_attr(not(has_redis), ignore = "redis-server is not installed (Debian package redis-server)")]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "redis-server is not installed (Debian package redis-server)"
+)]
 #[test]
 fn redis_down_fails_open_and_limits_resume_when_it_is_back() {
     let mut redis = RedisServer::start();
@@ -570,7 +582,10 @@ fn redis_down_fails_open_and_limits_resume_when_it_is_back() {
 // ---------------------------------------------------------------------------------------------
 // (6) Fail-closed.
 
-#[cfg_attr(not(has_redis), ignore = "redis-server is not installed (Debian package redis-server)")]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "redis-server is not installed (Debian package redis-server)"
+)]
 #[test]
 fn redis_down_with_on_failure_closed_refuses_with_429() {
     let mut redis = RedisServer::start();

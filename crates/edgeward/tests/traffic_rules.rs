@@ -154,3 +154,35 @@ fn always_use_https_sends_plain_requests_to_the_tls_port() {
     assert_eq!(resp.header("location"), Some("https://example.com/login?next=/"));
     assert!(origin.requests().is_empty());
 }
+
+#[test]
+fn the_top_404_report_says_which_paths_a_redirect_now_covers() {
+    let origin = TestOrigin::fixed("404 Not Found", "", "nope");
+    let text = format!(
+        "{}\n[admin]\nlisten = \"127.0.0.1:0\"\n",
+        config(origin.addr, "[[zones.redirect_lists]]\nfile = \"moved.csv\"\n")
+    );
+    let edge = Edgeward::start_with_files(&text, &[("moved.csv", "example.com/moved,/elsewhere\n")]);
+    // Requests on another host of the zone are not redirected (the entry names example.com),
+    // so they 404 at the origin; the report knows a redirect now exists for the path.
+    for path in ["/moved", "/moved", "/nothing"] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: shop.example.com\r\n\r\n");
+        assert_eq!(exchange(edge.addr, req.as_bytes()).status, 404);
+    }
+    let admin = edge.admin_addr();
+    let deadline = std::time::Instant::now() + common::WAIT;
+    loop {
+        let resp = exchange(admin, b"GET /api/top-404 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        let doc: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+        let rows = doc.as_array().or_else(|| doc.as_object().and_then(|o| o.values().next()?.as_array()));
+        let find = |p: &str| rows.and_then(|r| r.iter().find(|row| row["path"] == p)).cloned();
+        if let (Some(moved), Some(nothing)) = (find("/moved"), find("/nothing")) {
+            assert_eq!(moved["has_redirect"], true, "{doc}");
+            assert_eq!(nothing["has_redirect"], false, "{doc}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the 404s never showed up: {doc}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

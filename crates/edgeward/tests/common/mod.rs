@@ -82,6 +82,19 @@ impl Edgeward {
         })
     }
 
+    /// The admin listener's address it printed (after the proxy listeners).
+    pub fn admin_addr(&self) -> SocketAddr {
+        let stdout = self.stdout.lock().unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now()).expect("an admin listener announced");
+            let line = stdout.recv_timeout(left).expect("an admin listener announced");
+            if let Some(rest) = line.strip_prefix("edgeward admin on http://") {
+                return rest.split('/').next().unwrap().parse().unwrap();
+            }
+        }
+    }
+
     /// The process id of the edgeward child.
     pub fn pid(&self) -> u32 {
         self.child.id()
