@@ -48,6 +48,13 @@ fn big_origin(body: Arc<Vec<u8>>) -> SocketAddr {
     addr
 }
 
+/// The soft limit on open files of this process (`Max open files` in `/proc/self/limits`).
+fn fd_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    line.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
 /// Waits until `rss` stops growing for a moment (the connections have settled), then reads it.
 fn settled_rss(edge: &Edgeward) -> u64 {
     let mut last = edge.rss_kib();
@@ -140,10 +147,13 @@ fn clients_that_stop_reading_a_large_response_cost_little_memory() {
 
 #[test]
 fn idle_keep_alive_connections_cost_little_memory() {
+    // 10,000 as in the issue, fewer when the fd limit (shared by this process and the
+    // child, which keeps a reserve below it) would not allow them.
     let count: usize = std::env::var("ABUSE_IDLE_CONNECTIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5_000);
+        .unwrap_or_else(|| 10_000.min(fd_limit().saturating_sub(400)));
+    assert!(count >= 500, "fd limit too low for this test: {:?}", fd_limit());
     let origin = TestOrigin::fixed("200 OK", "", "ok");
     let edge = Edgeward::start(&config(origin.addr, "[limits]\nkeepalive_timeout = \"120s\"\n"));
     assert_eq!(exchange(edge.addr, GET).status, 200);
@@ -161,8 +171,13 @@ fn idle_keep_alive_connections_cost_little_memory() {
     let growth = after.saturating_sub(before);
     let each = growth * 1024 / count as u64;
     eprintln!("{count} idle connections: RSS {before} -> {after} KiB ({each} bytes each)");
-    // Goal 8 KB per connection, asserted with room for allocator slack.
+    // Goal 8 KB per connection, asserted with room for allocator slack; the issue's bound
+    // is 100 MB for 10,000.
     assert!(each < 10 * 1024, "{each} bytes per idle connection");
+    assert!(
+        growth < 100 * 1024,
+        "{count} idle connections grew RSS by {growth} KiB"
+    );
     drop(idle);
 }
 
