@@ -3,6 +3,7 @@
 
   callgrind_diff.py {self|inclusive} A B N TOTAL TOP
   callgrind_diff.py callers A B N FUNCTION TOP
+  callgrind_diff.py components A B N TOTAL TOP
 
 A and B are profiles of the same program, B having served N more requests than A. The
 first form runs callgrind_annotate on both, subtracts A's cost from B's function by
@@ -15,6 +16,11 @@ runtime's worker: 97 % or more) are left out.
 
 The second form prints who calls FUNCTION (a substring of its name), per request:
 "Ir-per-request|calls-per-request|caller", the TOP largest, and a total line first.
+
+The third sums self cost per component: the crate a Rust function belongs to (the first
+path segment, `<a::B as c::D>::f` counting as `a`), mimalloc (`mi_*`), nginx (`ngx_*`,
+and unnamed addresses), and libc's memcpy/memset/malloc and the rest of libc, as
+"Ir-per-request|share|component".
 """
 
 import re
@@ -73,6 +79,24 @@ def callers(path, needle):
     return result
 
 
+def component(name):
+    """Which crate or library a function's self cost belongs to."""
+    if "memcpy" in name or "memmove" in name or "memset" in name:
+        return "libc memcpy/memmove/memset"
+    if name.startswith(("mi_", "_mi_")):
+        return "mimalloc"
+    if name.startswith("ngx_") or name.startswith("0x"):
+        return "nginx (ngx_*, unnamed addresses)"
+    if "::" not in name:
+        return "libc and other C (" + ("malloc/free" if "malloc" in name or "free" in name else "rest") + ")"
+    first = name.lstrip("<").split("::")[0].split("<")[0]
+    if first in ("core", "alloc", "std"):
+        # Standard library code: say what kind, the crate of the caller is unknown here.
+        second = name.lstrip("<").split("::")[1] if name.count("::") > 1 else ""
+        return f"Rust std ({first}::{second})"
+    return first
+
+
 def short(name, width=150):
     return name if len(name) <= width else name[:width - 1] + "…"
 
@@ -87,10 +111,19 @@ def main():
                         cb.get(k, [0, 0])[1] - ca.get(k, [0, 0])[1], k) for k in set(ca) | set(cb)),
                       reverse=True)
         print(f"{sum(r[0] for r in rows) / n:,.0f}|{sum(r[1] for r in rows) / n:.1f}|(all callers of {needle})")
-        for d, calls, k in rows[:top]:
+        for d, calls, k in [r for r in rows if r[0] > 0][:top]:
             print(f"{d / n:,.0f}|{calls / n:.1f}|{short(k).replace('|', '/')}")
         return
     total = float(sys.argv[5])
+    if kind == "components":
+        ca, cb = costs(a, False), costs(b, False)
+        sums = {}
+        for k in set(ca) | set(cb):
+            c = component(k)
+            sums[c] = sums.get(c, 0) + cb.get(k, 0) - ca.get(k, 0)
+        for c, d in sorted(sums.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"{d / n:,.0f}|{100 * d / n / total:.1f}%|{c}")
+        return
     ca, cb = costs(a, kind == "inclusive"), costs(b, kind == "inclusive")
     rows = sorted(((cb.get(k, 0) - ca.get(k, 0), k) for k in set(ca) | set(cb)), reverse=True)
     if kind == "inclusive":
