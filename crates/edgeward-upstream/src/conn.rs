@@ -140,6 +140,9 @@ where
             builder.max_headers(settings.max_response_headers);
         }
         builder.max_header_size(settings.max_response_header_bytes);
+        // hyper's read buffer grows to ~400 KiB by default while a slow client holds a large
+        // response back; a response head is the most it must hold at once.
+        builder.max_buf_size((settings.max_response_header_bytes + 8 * 1024).max(32 * 1024));
         let (sender, conn) = builder
             .handshake::<_, B>(io)
             .await

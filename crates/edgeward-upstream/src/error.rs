@@ -62,7 +62,9 @@ impl UpstreamError {
             UpstreamError::TlsHandshake => OriginFault::TlsHandshake,
             UpstreamError::InvalidCertificate => OriginFault::InvalidCertificate,
             UpstreamError::Reset | UpstreamError::RequestBodyAborted => OriginFault::Reset,
-            UpstreamError::InvalidResponse | UpstreamError::ResponseHeadTooLarge => OriginFault::InvalidResponse,
+            UpstreamError::InvalidResponse | UpstreamError::ResponseHeadTooLarge => {
+                OriginFault::InvalidResponse
+            }
         };
         EdgeError::BadGateway(fault)
     }

@@ -175,14 +175,19 @@ fn the_top_404_report_says_which_paths_a_redirect_now_covers() {
         let resp = exchange(admin, b"GET /api/top-404 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
         assert_eq!(resp.status, 200, "{}", resp.text());
         let doc: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
-        let rows = doc.as_array().or_else(|| doc.as_object().and_then(|o| o.values().next()?.as_array()));
+        let rows = doc
+            .as_array()
+            .or_else(|| doc.as_object().and_then(|o| o.values().next()?.as_array()));
         let find = |p: &str| rows.and_then(|r| r.iter().find(|row| row["path"] == p)).cloned();
         if let (Some(moved), Some(nothing)) = (find("/moved"), find("/nothing")) {
             assert_eq!(moved["has_redirect"], true, "{doc}");
             assert_eq!(nothing["has_redirect"], false, "{doc}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the 404s never showed up: {doc}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 404s never showed up: {doc}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }

@@ -114,6 +114,7 @@ origins = ["10.0.0.2:8080"]
         header_timeout: Duration::from_millis(250),
         body_timeout: Duration::from_secs(120),
         keepalive_timeout: Duration::from_secs(3600),
+        ..Limits::default()
     };
     let [www, api] = &config.zones[..] else {
         panic!("two zones expected")

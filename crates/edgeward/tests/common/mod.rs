@@ -87,7 +87,9 @@ impl Edgeward {
         let stdout = self.stdout.lock().unwrap();
         let deadline = Instant::now() + WAIT;
         loop {
-            let left = deadline.checked_duration_since(Instant::now()).expect("an admin listener announced");
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .expect("an admin listener announced");
             let line = stdout.recv_timeout(left).expect("an admin listener announced");
             if let Some(rest) = line.strip_prefix("edgeward admin on http://") {
                 return rest.split('/').next().unwrap().parse().unwrap();
