@@ -364,3 +364,23 @@ fn certificate_faults_name_the_line() {
         "{bad_key}"
     );
 }
+
+#[test]
+fn hsts_is_sent_on_tls_responses_only() {
+    let origin = TestOrigin::fixed("200 OK", "", "ok");
+    let site = Site::new();
+    let edge = site.start(
+        &origin,
+        "[zones.hsts]\nmax_age = 31536000\ninclude_subdomains = true\n",
+    );
+    let mut stream = tls_connect(edge.tls_addr(), "a.example.com", site.trusted());
+    let over_tls = get(&mut stream, "a.example.com", "/");
+    assert_eq!(over_tls.status, 200);
+    assert_eq!(
+        over_tls.header("strict-transport-security"),
+        Some("max-age=31536000; includeSubDomains")
+    );
+    let plain = plain_get(edge.addr, "a.example.com", "/");
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.header("strict-transport-security"), None, "RFC 6797 §7.2");
+}
