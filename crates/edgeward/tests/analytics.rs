@@ -449,10 +449,10 @@ fn the_api_and_metrics_count_exactly_the_traffic_sent() {
     assert_eq!(
         top,
         json!([
-            { "path": "/missing-a", "count": 3, "referers": [
+            { "path": "/missing-a", "count": 3, "has_redirect": false, "referers": [
                 { "referer": mix::REF_1, "count": 2 },
                 { "referer": mix::REF_2, "count": 1 } ] },
-            { "path": "/missing-b", "count": 2, "referers": [
+            { "path": "/missing-b", "count": 2, "has_redirect": false, "referers": [
                 { "referer": "", "count": 1 },
                 { "referer": mix::REF_3, "count": 1 } ] },
         ]),
@@ -893,7 +893,7 @@ fn a_file_store_relative_to_the_config_survives_a_restart() {
     settle(second.admin(), 5);
     assert_eq!(
         api(second.admin(), "/api/top-404"),
-        json!([{ "path": "/missing-x", "count": 2, "referers": [
+        json!([{ "path": "/missing-x", "count": 2, "has_redirect": false, "referers": [
             { "referer": "", "count": 1 }, { "referer": "https://a.example/", "count": 1 } ] }])
     );
 }
