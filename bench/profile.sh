@@ -17,7 +17,8 @@
 #   (Ir[2×REQUESTS] − Ir[REQUESTS]) / REQUESTS = the steady state: the same
 #                                          connections, only more requests
 # The per-function tables are that steady-state difference, function by
-# function (callgrind_annotate of both runs, subtracted), per request; then
+# function (callgrind_annotate of both runs, subtracted), per request, after
+# a table of self cost summed per crate/library; then
 # who calls memcpy (moves of large values) and, for edgeward, the allocator's
 # free (one per allocation), with calls per request.
 set -euo pipefail
@@ -105,7 +106,7 @@ callgrind_run() { # target n
 
 # Per function, (b − a) / n (bench/callgrind_diff.py): the top TOP rows as
 # "Ir-per-request|share|function"; with "callers", who calls a function.
-function_diff() { # self|inclusive|callers file-a file-b n total-per-request|function
+function_diff() { # self|inclusive|components|callers file-a file-b n total-per-request|function
     python3 "$SCRIPT_DIR/callgrind_diff.py" "$1" "$2" "$3" "$4" "$5" "$TOP"
 }
 
@@ -130,6 +131,13 @@ render_report() {
         wants "$target" || continue
         a=${IR["$target|$REQUESTS"]}; c=${IR["$target|$((2 * REQUESTS))"]}
         per=$(( (c - a) / REQUESTS ))
+        echo
+        echo "$target, self cost by component (steady state, Ir per request):"
+        echo
+        echo "| Ir / req | share | component |"
+        echo "|---:|---:|---|"
+        function_diff components "${OUTFILE["$target|$REQUESTS"]}" "${OUTFILE["$target|$((2 * REQUESTS))"]}" "$REQUESTS" "$per" \
+            | awk -F'|' '{ printf "| %s | %s | %s |\n", $1, $2, $3 }'
         for kind in self inclusive; do
             echo
             if [[ $kind == self ]]; then echo "$target, top $TOP functions by self cost (steady state, Ir per request):"
