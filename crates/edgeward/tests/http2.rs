@@ -235,9 +235,13 @@ fn rapid_reset_is_cut_off_and_other_connections_keep_working() {
         (opened, goaway)
     });
     assert!(opened > 0);
+    // The GOAWAY code is checked frame by frame in tests/vectors/h2 (rapid reset gets
+    // ENHANCE_YOUR_CALM); the client library reports it inconsistently, so here the defence
+    // itself is asserted: the connection ended long before 10,000 streams.
+    let _ = goaway;
     assert!(
-        goaway || opened < 10_000,
-        "the edge let {opened} rapid resets through without GOAWAY"
+        opened < 10_000,
+        "the connection was cut off before all 10,000 streams: {opened}"
     );
     let after = h2client::get(edge.addr, "http://example.com/after", &[]);
     assert_eq!(after.status, 200);
